@@ -1,0 +1,480 @@
+//! The stop signal: a cooperative cancellation token with pause, children, a reason and a
+//! deadline.
+//!
+//! Threads are never killed; they are asked to stop. A worker calls [`CancelToken::check`]
+//! between chunks of work: on the fast path that is a single atomic load and no lock. Every
+//! wait a worker makes (throttle, pause, back-off) goes through the token, so a cancel wakes it
+//! at once instead of leaving it asleep in `thread::sleep`.
+//!
+//! Invariants:
+//! - the first cancel wins: its [`Reason`] is kept and later cancels change nothing;
+//! - a parent's cancel and pause reach every child, present and future; a child's never reach
+//!   the parent;
+//! - locks are only ever taken parent first, then child, so propagation cannot deadlock.
+//!
+//! The module does no I/O and knows nothing of front ends.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// Why a token was cancelled. The first reason given wins and is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The person pressed Cancel (or Esc).
+    User,
+    /// The person skipped this one file.
+    Skip,
+    /// The job's time limit ran out.
+    Deadline,
+    /// The application is closing.
+    Shutdown,
+    /// Ctrl-C (SIGINT) in a terminal.
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+impl Reason {
+    /// A short machine-readable name, as used in `--json` events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::User => "user",
+            Reason::Skip => "skip",
+            Reason::Deadline => "deadline",
+            Reason::Shutdown => "shutdown",
+            Reason::Interrupt => "interrupt",
+            Reason::Terminate => "terminate",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::User => "cancelled by you",
+            Reason::Skip => "skipped by you",
+            Reason::Deadline => "time limit reached",
+            Reason::Shutdown => "application closing",
+            Reason::Interrupt => "interrupted (Ctrl-C)",
+            Reason::Terminate => "terminated (SIGTERM)",
+        })
+    }
+}
+
+/// The error a worker gets from a cancelled token; carries the winning reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Cancelled(pub Reason);
+
+const CANCELLED: u8 = 1;
+const PAUSED: u8 = 2;
+
+struct State {
+    reason: Option<Reason>,
+    cancelled_at: Option<Instant>,
+    /// Whether `pause` was called on this very node (not inherited).
+    self_paused: bool,
+    /// Number of paused nodes on the path from the root to this node, this one included.
+    /// Signed so that a resume overtaking its pause on the way down still sums correctly.
+    pause_holds: i32,
+    children: Vec<Weak<Node>>,
+    /// Dropped on cancel, which disconnects every receiver handed out by `cancelled_channel`.
+    cancel_senders: Vec<Sender<()>>,
+    deadline_cell: Option<Arc<DeadlineCell>>,
+}
+
+struct Node {
+    /// `CANCELLED | PAUSED` bits mirrored from `state` so that `check` needs no lock.
+    flags: AtomicU8,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Node {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave `State` half-updated in a way that
+        // matters (each field is written in one statement), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait_timeout<'a>(&self, guard: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
+        match self.wake.wait_timeout(guard, d) {
+            Ok((g, _)) => g,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
+    fn store_flags(&self, st: &State) {
+        let mut f = 0;
+        if st.reason.is_some() {
+            f |= CANCELLED;
+        }
+        if st.pause_holds > 0 {
+            f |= PAUSED;
+        }
+        // Release: a worker that loads the flag with Acquire also sees the reason written
+        // under the lock just before.
+        self.flags.store(f, Ordering::Release);
+    }
+
+    fn cancel(&self, reason: Reason, at: Instant) -> bool {
+        let mut st = self.lock();
+        if st.reason.is_some() {
+            return false;
+        }
+        st.reason = Some(reason);
+        st.cancelled_at = Some(at);
+        self.store_flags(&st);
+        st.cancel_senders.clear();
+        if let Some(cell) = &st.deadline_cell {
+            cell.poke();
+        }
+        let children: Vec<Arc<Node>> = st.children.iter().filter_map(Weak::upgrade).collect();
+        st.children.clear();
+        self.wake.notify_all();
+        drop(st);
+        for child in children {
+            child.cancel(reason, at);
+        }
+        true
+    }
+
+    fn add_holds(&self, delta: i32) {
+        let st = self.lock();
+        self.apply_holds(st, delta);
+    }
+
+    /// Applies `delta` to this node (whose lock is held) and then to its children.
+    fn apply_holds(&self, mut st: MutexGuard<'_, State>, delta: i32) {
+        st.pause_holds += delta;
+        self.store_flags(&st);
+        st.children.retain(|w| w.strong_count() > 0);
+        let children: Vec<Arc<Node>> = st.children.iter().filter_map(Weak::upgrade).collect();
+        self.wake.notify_all();
+        drop(st);
+        for child in children {
+            child.add_holds(delta);
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Lets a deadline watcher thread end as soon as nobody holds the token any more.
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cell) = &st.deadline_cell {
+            cell.poke();
+        }
+    }
+}
+
+/// Wakes a deadline watcher early: on cancel or when the token is dropped.
+struct DeadlineCell {
+    poked: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl DeadlineCell {
+    fn poke(&self) {
+        *self.poked.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.cond.notify_all();
+    }
+}
+
+/// A cooperative stop signal shared by a job, its workers and the front end.
+///
+/// Cloning gives another handle to the same signal; [`child`](Self::child) gives a new signal
+/// that follows this one but can also be cancelled on its own (skip one file).
+#[derive(Clone)]
+pub struct CancelToken {
+    node: Arc<Node>,
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("reason", &self.reason())
+            .field("paused", &self.is_paused())
+            .finish()
+    }
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CancelToken {
+    /// A fresh token: not cancelled, not paused, no deadline.
+    pub fn new() -> Self {
+        Self::with_holds(0)
+    }
+
+    fn with_holds(pause_holds: i32) -> Self {
+        let st = State {
+            reason: None,
+            cancelled_at: None,
+            self_paused: false,
+            pause_holds,
+            children: Vec::new(),
+            cancel_senders: Vec::new(),
+            deadline_cell: None,
+        };
+        let node = Node {
+            flags: AtomicU8::new(if pause_holds > 0 { PAUSED } else { 0 }),
+            state: Mutex::new(st),
+            wake: Condvar::new(),
+        };
+        CancelToken {
+            node: Arc::new(node),
+        }
+    }
+
+    /// A new token that is cancelled and paused whenever this one is, and can also be
+    /// cancelled or paused on its own without affecting this one.
+    pub fn child(&self) -> CancelToken {
+        let mut st = self.node.lock();
+        let child = CancelToken::with_holds(st.pause_holds);
+        if let (Some(reason), Some(at)) = (st.reason, st.cancelled_at) {
+            child.node.cancel(reason, at);
+        } else {
+            // Drop the entries of children that are gone so the list stays as long as the
+            // number of live children, however many files a job has.
+            st.children.retain(|w| w.strong_count() > 0);
+            st.children.push(Arc::downgrade(&child.node));
+        }
+        child
+    }
+
+    /// Cancels this token and all its children. Returns `true` if this call was the first
+    /// (so its reason is the one kept), `false` if the token was already cancelled.
+    pub fn cancel(&self, reason: Reason) -> bool {
+        self.node.cancel(reason, Instant::now())
+    }
+
+    /// Whether the token is cancelled. One atomic load.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        // Acquire pairs with the Release in `store_flags` (see there).
+        self.node.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+
+    /// The reason the token was cancelled with, if it was.
+    pub fn reason(&self) -> Option<Reason> {
+        self.node.lock().reason
+    }
+
+    /// When the token was cancelled, if it was. For a child cancelled through its parent this
+    /// is the moment of the parent's cancel, so latencies are measured from the person's click.
+    pub fn cancelled_at(&self) -> Option<Instant> {
+        self.node.lock().cancelled_at
+    }
+
+    /// The worker's checkpoint, called between chunks of work.
+    ///
+    /// Fast path: one atomic load, no lock. If the token is paused this blocks (without
+    /// spinning) until it is resumed or cancelled. Returns `Err` once cancelled.
+    #[inline]
+    pub fn check(&self) -> Result<(), Cancelled> {
+        // Acquire pairs with the Release in `store_flags`.
+        let flags = self.node.flags.load(Ordering::Acquire);
+        if flags == 0 {
+            return Ok(());
+        }
+        self.check_slow()
+    }
+
+    #[cold]
+    fn check_slow(&self) -> Result<(), Cancelled> {
+        let mut st = self.node.lock();
+        loop {
+            if let Some(reason) = st.reason {
+                return Err(Cancelled(reason));
+            }
+            if st.pause_holds <= 0 {
+                return Ok(());
+            }
+            st = self.node.wait(st);
+        }
+    }
+
+    /// Waits up to `timeout` and returns early with `Err` if the token is cancelled meanwhile.
+    /// This is the only way a worker should sleep. Pause does not end the wait early.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Cancelled> {
+        let end = Instant::now() + timeout;
+        let mut st = self.node.lock();
+        loop {
+            if let Some(reason) = st.reason {
+                return Err(Cancelled(reason));
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            st = self.node.wait_timeout(st, end - now);
+        }
+    }
+
+    /// Blocks until the token is cancelled and returns the reason.
+    pub fn wait_cancelled(&self) -> Reason {
+        let mut st = self.node.lock();
+        loop {
+            if let Some(reason) = st.reason {
+                return reason;
+            }
+            st = self.node.wait(st);
+        }
+    }
+
+    /// Pauses this token and its children: their next [`check`](Self::check) blocks until
+    /// [`resume`](Self::resume) or cancel. Pausing twice is the same as once.
+    pub fn pause(&self) {
+        self.set_paused(true);
+    }
+
+    /// Undoes [`pause`](Self::pause) on this token. A pause of a parent still holds.
+    pub fn resume(&self) {
+        self.set_paused(false);
+    }
+
+    fn set_paused(&self, paused: bool) {
+        let mut st = self.node.lock();
+        if st.self_paused == paused {
+            return;
+        }
+        st.self_paused = paused;
+        self.node.apply_holds(st, if paused { 1 } else { -1 });
+    }
+
+    /// Whether this token or one of its ancestors is paused. One atomic load.
+    pub fn is_paused(&self) -> bool {
+        // Relaxed: an advisory read for display; `check` does the synchronising load.
+        self.node.flags.load(Ordering::Relaxed) & PAUSED != 0
+    }
+
+    /// A channel that never carries a message and disconnects when the token is cancelled,
+    /// so a thread blocked in `crossbeam_channel::select!` can also wake on cancel.
+    pub fn cancelled_channel(&self) -> Receiver<()> {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        let mut st = self.node.lock();
+        if st.reason.is_none() {
+            st.cancel_senders.push(tx);
+        }
+        rx
+    }
+
+    /// Cancels the token with [`Reason::Deadline`] once `limit` has passed, unless it was
+    /// cancelled before. A small watcher thread waits for the moment; it ends early when the
+    /// token is cancelled or dropped, and never keeps the token alive.
+    pub fn set_deadline(&self, limit: Duration) -> std::io::Result<()> {
+        let at = Instant::now() + limit;
+        let cell = Arc::new(DeadlineCell {
+            poked: Mutex::new(false),
+            cond: Condvar::new(),
+        });
+        {
+            let mut st = self.node.lock();
+            if st.reason.is_some() {
+                return Ok(());
+            }
+            if let Some(old) = st.deadline_cell.replace(Arc::clone(&cell)) {
+                old.poke();
+            }
+        }
+        let weak = Arc::downgrade(&self.node);
+        std::thread::Builder::new()
+            .name("ripcord-deadline".into())
+            .spawn(move || {
+                let mut poked = cell.poked.lock().unwrap_or_else(PoisonError::into_inner);
+                loop {
+                    if *poked {
+                        return;
+                    }
+                    let now = Instant::now();
+                    if now >= at {
+                        break;
+                    }
+                    poked = match cell.cond.wait_timeout(poked, at - now) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    };
+                }
+                drop(poked);
+                if let Some(node) = weak.upgrade() {
+                    node.cancel(Reason::Deadline, Instant::now());
+                }
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_reason_wins() {
+        let t = CancelToken::new();
+        assert!(t.cancel(Reason::User));
+        assert!(!t.cancel(Reason::Deadline));
+        assert_eq!(t.reason(), Some(Reason::User));
+        assert_eq!(t.check(), Err(Cancelled(Reason::User)));
+    }
+
+    #[test]
+    fn child_cancel_does_not_reach_parent() {
+        let parent = CancelToken::new();
+        let child = parent.child();
+        child.cancel(Reason::Skip);
+        assert!(!parent.is_cancelled());
+        assert!(child.is_cancelled());
+        let late = parent.child();
+        parent.cancel(Reason::User);
+        assert!(late.is_cancelled());
+        assert_eq!(late.reason(), Some(Reason::User));
+        assert_eq!(child.reason(), Some(Reason::Skip));
+        assert!(parent.child().is_cancelled());
+    }
+
+    #[test]
+    fn children_of_paused_parent_start_paused() {
+        let parent = CancelToken::new();
+        parent.pause();
+        let child = parent.child();
+        assert!(child.is_paused());
+        child.pause();
+        parent.resume();
+        assert!(child.is_paused(), "the child's own pause still holds");
+        child.resume();
+        assert!(!child.is_paused());
+    }
+
+    #[test]
+    fn children_list_stays_short() {
+        let parent = CancelToken::new();
+        for _ in 0..10_000 {
+            let _c = parent.child();
+        }
+        assert!(parent.node.lock().children.len() <= 1);
+    }
+
+    #[test]
+    fn cancelled_channel_disconnects() {
+        let t = CancelToken::new();
+        let rx = t.cancelled_channel();
+        assert!(rx.try_recv().is_err_and(|e| e.is_empty()));
+        t.cancel(Reason::User);
+        assert!(rx.try_recv().is_err_and(|e| e.is_disconnected()));
+        assert!(t.cancelled_channel().try_recv().is_err_and(|e| e.is_disconnected()));
+    }
+}

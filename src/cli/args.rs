@@ -1,0 +1,186 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::units::{parse_duration, parse_rate};
+use crate::ops::hash::Algo;
+
+/// Long file jobs you can stop at any moment: checksums, verification, zstd, copying.
+#[derive(Debug, Parser)]
+#[command(name = "ripcord", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; without one, the window opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print or save checksums (sha256sum/b3sum compatible output).
+    Hash(HashArgs),
+    /// Check files against checksum manifests (like `sha256sum -c`).
+    Verify(VerifyArgs),
+    /// Compress files with zstd to NAME.zst.
+    Compress(CompressArgs),
+    /// Decompress NAME.zst files to NAME.
+    Decompress(DecompressArgs),
+    /// Copy files and folders into a folder.
+    Copy(CopyArgs),
+    /// Open the window.
+    Gui(GuiArgs),
+}
+
+/// Options every job takes.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// Worker threads (default: one per core).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Cancel the job after this long (30s, 2m, 1h); exits with status 124.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Limit the total rate (50MB/s, 1GiB/s).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub throttle: Option<u64>,
+    /// Overwrite existing output files.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print less: no progress, no summary, no OK lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print one JSON event per line on stdout instead of the usual output.
+    #[arg(long)]
+    pub json: bool,
+    /// Follow symbolic links found inside folders.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+}
+
+/// `ripcord hash`
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// Checksum algorithm.
+    #[arg(short, long, default_value = "sha256", value_parser = parse_algo)]
+    pub algo: Algo,
+    /// BSD-style lines: `SHA256 (NAME) = HEX`.
+    #[arg(long)]
+    pub tag: bool,
+    /// Write the manifest to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// If cancelled, still write the finished lines to -o FILE, marked partial.
+    #[arg(long, requires = "output")]
+    pub keep_partial: bool,
+    #[command(flatten)]
+    pub common: Common,
+    /// Files and folders.
+    #[arg(required = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `ripcord verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Algorithm of GNU-style lines (default: from the manifest's name or the digest length).
+    #[arg(short, long, value_parser = parse_algo)]
+    pub algo: Option<Algo>,
+    /// Exit non-zero for improperly formatted lines.
+    #[arg(long)]
+    pub strict: bool,
+    /// Do not fail or report status for missing files.
+    #[arg(long)]
+    pub ignore_missing: bool,
+    /// Resolve names relative to the manifest's folder instead of the current one.
+    #[arg(long)]
+    pub relative: bool,
+    #[command(flatten)]
+    pub common: Common,
+    /// Manifests (GNU, BSD-tag or b3sum format).
+    #[arg(required = true, value_name = "MANIFESTS")]
+    pub manifests: Vec<PathBuf>,
+}
+
+/// `ripcord compress`
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    /// zstd level.
+    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// Write outputs here (mirroring folders) instead of beside the sources.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+    /// Files and folders.
+    #[arg(required = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `ripcord decompress`
+#[derive(Debug, Args)]
+pub struct DecompressArgs {
+    /// Write outputs here instead of beside the sources.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+    /// .zst files and folders holding them.
+    #[arg(required = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `ripcord copy`
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Destination folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Hash both sides after copying; a mismatch fails the file.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub common: Common,
+    /// Files and folders.
+    #[arg(required = true, value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The operation the window starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuiOp {
+    /// Checksums.
+    Hash,
+    /// Verify manifests.
+    Verify,
+    /// zstd compress.
+    Compress,
+    /// zstd decompress.
+    Decompress,
+    /// Copy.
+    Copy,
+}
+
+/// `ripcord gui`
+#[derive(Debug, Args, Default)]
+pub struct GuiArgs {
+    /// The operation to select.
+    #[arg(long)]
+    pub op: Option<GuiOp>,
+    /// Tick "Daemon mode": closing exits at once, without waiting for running work.
+    #[arg(long)]
+    pub daemon: bool,
+    /// Start the job at once.
+    #[arg(long)]
+    pub start: bool,
+    /// Files and folders to list.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+}
+
+fn parse_algo(s: &str) -> Result<Algo, String> {
+    s.parse()
+}

@@ -1,0 +1,280 @@
+//! The `ripcord` command line: the same engine as the window, driven from a terminal.
+//!
+//! Ctrl-C (or SIGTERM) cancels gracefully: workers stop within one chunk, temporaries are
+//! removed, what finished is printed, and the exit status is 130 (143). A second Ctrl-C exits
+//! at once without joining; the output contract still leaves nothing under a final name.
+
+pub mod args;
+pub mod report;
+pub mod units;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cancel::{CancelToken, Reason};
+use crate::engine::{Event, Job, JobSpec, Operation, Summary};
+use crate::ops::manifest::Style;
+use crate::output::AtomicOutput;
+use args::{Command, Common};
+use report::{Kind, Reporter};
+
+/// Exit status: everything succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: some file failed or did not match.
+pub const EXIT_TROUBLE: i32 = 1;
+/// Exit status: bad usage.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: the `--deadline` ran out (as `timeout`).
+pub const EXIT_DEADLINE: i32 = 124;
+/// Exit status: Ctrl-C.
+pub const EXIT_SIGINT: i32 = 130;
+/// Exit status: SIGTERM.
+pub const EXIT_SIGTERM: i32 = 143;
+
+/// How often the progress bar and JSON progress are refreshed.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+const JSON_PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs a job subcommand and returns the exit status.
+pub fn run(command: Command) -> i32 {
+    let (op, inputs, common, kind, manifest_out, keep_partial) = match command {
+        Command::Hash(a) => {
+            let kind = Kind::Hash {
+                algo: a.algo,
+                style: if a.tag { Style::Tag } else { Style::Gnu },
+                to_manifest: a.output.is_some(),
+            };
+            (Operation::Hash { algo: a.algo }, a.paths, a.common, kind, a.output, a.keep_partial)
+        }
+        Command::Verify(a) => {
+            let kind = Kind::Verify {
+                strict: a.strict,
+                ignore_missing: a.ignore_missing,
+            };
+            let op = Operation::Verify {
+                algo: a.algo,
+                relative_to_manifest: a.relative,
+            };
+            (op, a.manifests, a.common, kind, None, false)
+        }
+        Command::Compress(a) => {
+            let op = Operation::Compress {
+                level: a.level,
+                out_dir: a.out_dir,
+            };
+            (op, a.paths, a.common, Kind::Write, None, false)
+        }
+        Command::Decompress(a) => {
+            let op = Operation::Decompress { out_dir: a.out_dir };
+            (op, a.paths, a.common, Kind::Write, None, false)
+        }
+        Command::Copy(a) => {
+            if let Err(e) = std::fs::create_dir_all(&a.to) {
+                eprintln!("ripcord: {}: cannot create folder: {}", a.to.display(), crate::error::describe_io(&e));
+                return EXIT_TROUBLE;
+            }
+            let op = Operation::Copy {
+                to: a.to,
+                verify: a.verify,
+            };
+            (op, a.paths, a.common, Kind::Write, None, false)
+        }
+        Command::Gui(_) => return EXIT_USAGE,
+    };
+    // Create the manifest's temporary first: an existing file without --force is refused
+    // before any work is done.
+    let manifest = match &manifest_out {
+        Some(path) => match AtomicOutput::create(path, common.force) {
+            Ok(out) => Some(out),
+            Err(e) => {
+                eprintln!("ripcord: {e}");
+                return EXIT_TROUBLE;
+            }
+        },
+        None => None,
+    };
+    let spec = spec_from(op, inputs, &common);
+    let job = match Job::start(spec, None) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("ripcord: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    if let Err(e) = watch_signals(job.token().clone()) {
+        eprintln!("ripcord: cannot catch Ctrl-C: {e}");
+    }
+    let mut reporter = Reporter::new(kind, common.json, common.quiet);
+    let summary = drive(&job, &mut reporter, &common);
+    job.join();
+    reporter.finish();
+    let cancel_reason = summary.cancel_reason;
+    let mut code = exit_code(&summary, reporter.trouble);
+    if let Some(out) = manifest {
+        code = write_manifest(out, &mut reporter, &summary, keep_partial, code);
+    }
+    // Like coreutils, say nothing extra on success unless someone is watching a terminal.
+    let noteworthy = cancel_reason.is_some() || std::io::stderr().is_terminal();
+    if !common.quiet && !common.json && noteworthy {
+        print_summary(&summary);
+    }
+    if common.json {
+        reporter.json_finished(&summary, code);
+    }
+    code
+}
+
+fn spec_from(op: Operation, inputs: Vec<PathBuf>, c: &Common) -> JobSpec {
+    let mut spec = JobSpec::new(op, inputs);
+    spec.workers = c.jobs.unwrap_or(0);
+    spec.deadline = c.deadline;
+    spec.throttle = c.throttle;
+    spec.overwrite = c.force;
+    spec.follow_symlinks = c.follow_symlinks;
+    spec
+}
+
+/// Reads events until `Finished`, keeping a progress bar (on a terminal) up to date.
+fn drive(job: &Job, reporter: &mut Reporter, common: &Common) -> Summary {
+    let bar = (!common.quiet && !common.json && std::io::stderr().is_terminal()).then(|| {
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(style)
+    });
+    let mut last_json = Instant::now();
+    loop {
+        match job.events().recv_timeout(PROGRESS_EVERY) {
+            Ok(Event::Finished(summary)) => {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                return summary;
+            }
+            Ok(ev) => {
+                let print = |r: &mut Reporter| r.event(ev);
+                match &bar {
+                    Some(b) => b.suspend(|| print(reporter)),
+                    None => print(reporter),
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Summary::default();
+            }
+        }
+        let p = job.progress();
+        if let Some(b) = &bar {
+            b.set_length(p.bytes_total);
+            b.set_position(p.bytes_done);
+            b.set_message(format!("{}/{} files", p.files_finished, p.files_total));
+        }
+        if common.json && last_json.elapsed() >= JSON_PROGRESS_EVERY {
+            last_json = Instant::now();
+            reporter.json_progress(&p);
+        }
+    }
+}
+
+fn exit_code(summary: &Summary, trouble: bool) -> i32 {
+    match summary.cancel_reason {
+        Some(Reason::Deadline) => EXIT_DEADLINE,
+        Some(Reason::Terminate) => EXIT_SIGTERM,
+        Some(_) => EXIT_SIGINT,
+        None if trouble || summary.failed > 0 => EXIT_TROUBLE,
+        None => EXIT_OK,
+    }
+}
+
+fn write_manifest(mut out: AtomicOutput, reporter: &mut Reporter, summary: &Summary, keep_partial: bool, code: i32) -> i32 {
+    use std::io::Write;
+    let path = out.final_path().to_path_buf();
+    let mut body = Vec::new();
+    if let Some(reason) = summary.cancel_reason {
+        if !keep_partial {
+            eprintln!(
+                "ripcord: {}: not written, the job was cancelled (use --keep-partial to save the {} finished lines)",
+                path.display(),
+                reporter.manifest_lines
+            );
+            return code;
+        }
+        body.extend_from_slice(
+            format!(
+                "# partial: cancelled ({reason}); {} of the files are listed\n",
+                reporter.manifest_lines
+            )
+            .as_bytes(),
+        );
+    }
+    body.append(&mut reporter.manifest);
+    let written = out
+        .file()
+        .write_all(&body)
+        .map_err(|e| crate::error::Error::io(&path, "write", e))
+        .and_then(|()| out.commit());
+    match written {
+        Ok(_) => code,
+        Err(e) => {
+            eprintln!("ripcord: {e}");
+            code.max(EXIT_TROUBLE)
+        }
+    }
+}
+
+fn print_summary(s: &Summary) {
+    let secs = s.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { s.bytes as f64 / secs } else { 0.0 };
+    let mut line = format!(
+        "ripcord: {} done, {} failed",
+        s.done, s.failed
+    );
+    if s.cancelled > 0 {
+        line += &format!(", {} cancelled", s.cancelled);
+    }
+    if s.skipped > 0 {
+        line += &format!(", {} skipped", s.skipped);
+    }
+    line += &format!(
+        "; {} in {:.2} s ({}/s)",
+        units::human_bytes(s.bytes),
+        secs,
+        units::human_bytes(rate as u64)
+    );
+    if let (Some(r), Some(lat)) = (s.cancel_reason, s.stop_latency) {
+        line += &format!("; {r}, all workers stopped {:.1} ms after the cancel", lat.as_secs_f64() * 1000.0);
+    }
+    eprintln!("{line}");
+}
+
+/// First SIGINT/SIGTERM: cancel the job. Second: leave at once, removing what temporaries
+/// can be removed without waiting for the workers.
+fn watch_signals(token: CancelToken) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("ripcord-signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                let (reason, code) = if sig == SIGTERM {
+                    (Reason::Terminate, EXIT_SIGTERM)
+                } else {
+                    (Reason::Interrupt, EXIT_SIGINT)
+                };
+                if seen == 1 {
+                    token.cancel(reason);
+                } else {
+                    crate::output::remove_live_temporaries();
+                    eprintln!("ripcord: exiting at once, without waiting for the workers");
+                    std::process::exit(code);
+                }
+            }
+        })?;
+    Ok(())
+}
