@@ -165,6 +165,29 @@ impl Drop for AtomicOutput {
             let _ = fs::remove_file(tmp);
             forget_live(tmp);
         }
+        // The kernel frees a discarded file's data when its last descriptor closes, which for
+        // a large output takes tens of milliseconds. Closing a duplicate on another thread
+        // keeps that off the worker, so a cancel is reported at once; the name is already gone.
+        if let Ok(dup) = self.file.try_clone() {
+            close_later(dup);
+        }
+    }
+}
+
+/// Closes `file` on a background thread (started once), or here if it cannot be started.
+fn close_later(file: File) {
+    static CLOSER: OnceLock<Option<crossbeam_channel::Sender<File>>> = OnceLock::new();
+    let tx = CLOSER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded::<File>();
+        std::thread::Builder::new()
+            .name("ripcord-closer".into())
+            .spawn(move || rx.iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    });
+    if let Some(tx) = tx {
+        // On failure the file comes back inside the error and is closed right here.
+        let _ = tx.send(file);
     }
 }
 

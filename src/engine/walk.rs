@@ -183,7 +183,8 @@ impl Walker<'_> {
                     let rel = input.file_name().map(PathBuf::from).unwrap_or_default();
                     self.queue(group, input, input.to_path_buf(), rel, m.len(), None);
                 }
-                Err(note) => self.skip(input, note),
+                // Named explicitly, so refusing it is an error, not a quiet skip.
+                Err(note) => self.fail(group, input, Error::invalid(input, note)),
             },
             Ok(m) => self.skip(input, special_note(&m.file_type())),
         }

@@ -10,7 +10,8 @@ use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
+use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
+use zstd::zstd_safe::CParameter;
 
 use super::hash::check_unchanged;
 use super::{Ctx, Stop, read_full, with_scratch};
@@ -23,9 +24,6 @@ pub const COMPRESS_CHUNK_BYTES: usize = 256 * 1024;
 pub const DECOMPRESS_IN_BYTES: usize = 128 * 1024;
 /// Decompressed output produced per step (and so between two stop checks).
 pub const DECOMPRESS_OUT_BYTES: usize = 512 * 1024;
-/// zstd's multithreaded job size: small jobs keep a cancel short, since freeing the encoder
-/// waits for the jobs already handed to its threads.
-pub const ZSTD_JOB_BYTES: u32 = 1024 * 1024;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
@@ -77,41 +75,173 @@ pub fn compress(
     let size = input.metadata().map_err(|e| Error::io(src, "read", e))?.len();
     let mut out = AtomicOutput::create(dest, overwrite)?;
     let werr = |e| Error::io(dest, "write", e);
-    let mut total = 0u64;
-    {
-        let mut enc = zstd::stream::write::Encoder::new(out.file(), level).map_err(werr)?;
-        // The zstd CLI records the size in the frame header; so do we, when we know it.
-        if size > 0 {
-            enc.set_pledged_src_size(Some(size)).map_err(werr)?;
-        }
-        if threads > 1 {
-            enc.multithread(threads).map_err(werr)?;
-            enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_BYTES))
-                .map_err(werr)?;
-        }
-        with_scratch(compress_chunk_bytes(level), |buf| -> Result<(), Stop> {
-            loop {
-                let n = read_full(&mut input, buf).map_err(|e| Error::io(src, "read", e))?;
-                if n == 0 {
-                    return Ok(());
-                }
-                if size > 0 && total + n as u64 > size {
-                    return Err(Error::Changed {
-                        path: src.to_path_buf(),
-                        expected: size,
-                        got: total + n as u64,
-                    }
-                    .into());
-                }
-                enc.write_all(&buf[..n]).map_err(werr)?;
-                total += n as u64;
-                ctx.chunk_done(n as u64)?;
-            }
-        })?;
-        check_unchanged(src, size, total)?;
-        enc.finish().map_err(werr)?;
+    let mut enc = Encoder::new(level).map_err(werr)?;
+    // The zstd CLI records the size in the frame header; so do we, when we know it.
+    if size > 0 {
+        enc.set_pledged_src_size(Some(size)).map_err(werr)?;
     }
+    let chunk = compress_chunk_bytes(level);
+    let total = if threads > 1 {
+        enc.set_parameter(CParameter::NbWorkers(threads)).map_err(werr)?;
+        encode_threaded(src, dest, &mut input, size, enc, out.file(), chunk, ctx)?
+    } else {
+        encode_inline(src, dest, &mut input, size, &mut enc, out.file(), chunk, ctx)?
+    };
+    check_unchanged(src, size, total)?;
     Ok(out.commit()?)
+}
+
+/// Reads the next chunk, failing if the file grew past the size it had at open.
+fn next_chunk(src: &Path, input: &mut File, buf: &mut [u8], size: u64, total: &mut u64) -> Result<usize, Stop> {
+    let n = read_full(input, buf).map_err(|e| Error::io(src, "read", e))?;
+    *total += n as u64;
+    if size > 0 && *total > size {
+        return Err(Error::Changed {
+            path: src.to_path_buf(),
+            expected: size,
+            got: *total,
+        }
+        .into());
+    }
+    Ok(n)
+}
+
+/// Runs `data` through the encoder (or, if `data` is `None`, ends the frame) and appends
+/// what it produces to `sink`.
+fn feed(enc: &mut Encoder<'static>, data: Option<&[u8]>, outbuf: &mut [u8], sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    match data {
+        Some(data) => {
+            let mut inb = InBuffer::around(data);
+            while inb.pos() < data.len() {
+                let mut outb = OutBuffer::around(&mut outbuf[..]);
+                enc.run(&mut inb, &mut outb)?;
+                let produced = outb.pos();
+                sink(&outbuf[..produced])?;
+            }
+        }
+        None => loop {
+            let mut outb = OutBuffer::around(&mut outbuf[..]);
+            let remaining = enc.finish(&mut outb, true)?;
+            let produced = outb.pos();
+            sink(&outbuf[..produced])?;
+            if remaining == 0 {
+                break;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Single-threaded zstd: each chunk is compressed here, about a millisecond of work.
+#[allow(clippy::too_many_arguments)]
+fn encode_inline(
+    src: &Path,
+    dest: &Path,
+    input: &mut File,
+    size: u64,
+    enc: &mut Encoder<'static>,
+    output: &mut File,
+    chunk: usize,
+    ctx: &Ctx,
+) -> Result<u64, Stop> {
+    let werr = |e| Error::io(dest, "write", e);
+    let mut outbuf = vec![0u8; zstd::zstd_safe::CCtx::out_size()];
+    let mut total = 0u64;
+    let mut sink = |b: &[u8]| output.write_all(b);
+    with_scratch(chunk, |buf| -> Result<(), Stop> {
+        loop {
+            let n = next_chunk(src, input, buf, size, &mut total)?;
+            if n == 0 {
+                return Ok(());
+            }
+            feed(enc, Some(&buf[..n]), &mut outbuf, &mut sink).map_err(werr)?;
+            ctx.chunk_done(n as u64)?;
+        }
+    })?;
+    feed(enc, None, &mut outbuf, &mut sink).map_err(werr)?;
+    Ok(total)
+}
+
+/// Multithreaded zstd. A call into a multithreaded encoder blocks while its job queue is
+/// full, for as long as a job takes (several MiB of work), so the encoder lives on a feeder
+/// thread and this worker waits for it on a `select!` that a cancel also wakes. On cancel the
+/// worker returns at once; the feeder finishes the call it is in and drops the encoder,
+/// whose threads end the jobs they hold. The output is a temporary that is then discarded.
+#[allow(clippy::too_many_arguments)]
+fn encode_threaded(
+    src: &Path,
+    dest: &Path,
+    input: &mut File,
+    size: u64,
+    mut enc: Encoder<'static>,
+    output: &mut File,
+    chunk: usize,
+    ctx: &Ctx,
+) -> Result<u64, Stop> {
+    let werr = |e| Error::io(dest, "write", e);
+    // In: chunks to compress (`None` ends the frame). Out: compressed bytes, then `None`.
+    let (in_tx, in_rx) = crossbeam_channel::bounded::<Option<Vec<u8>>>(2);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<std::io::Result<Option<Vec<u8>>>>(4);
+    std::thread::Builder::new()
+        .name("ripcord-zstd-feed".into())
+        .spawn(move || {
+            let mut outbuf = vec![0u8; zstd::zstd_safe::CCtx::out_size()];
+            for msg in in_rx {
+                let mut produced = Vec::new();
+                let mut sink = |b: &[u8]| {
+                    produced.extend_from_slice(b);
+                    Ok(())
+                };
+                let end = msg.is_none();
+                let r = feed(&mut enc, msg.as_deref(), &mut outbuf, &mut sink);
+                let failed = r.is_err();
+                let sent = out_tx.send(r.map(|()| Some(produced)));
+                if end && sent.is_ok() && !failed {
+                    let _ = out_tx.send(Ok(None));
+                }
+                if sent.is_err() || failed || end {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::io(src, "start a compression thread for", e))?;
+    let cancelled = ctx.token.cancelled_channel();
+    let mut write_out = |r: std::io::Result<Option<Vec<u8>>>| -> Result<bool, Stop> {
+        match r.map_err(werr)? {
+            Some(bytes) => {
+                output.write_all(&bytes).map_err(werr)?;
+                Ok(false)
+            }
+            None => Ok(true),
+        }
+    };
+    let gone = || Error::invalid(src, "the compression thread stopped unexpectedly");
+    let mut total = 0u64;
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = next_chunk(src, input, &mut buf, size, &mut total)?;
+        // `Some(None)` asks the feeder to end the frame. The message is taken only when the
+        // send is the operation selected.
+        let mut msg = Some((n > 0).then(|| buf[..n].to_vec()));
+        // Hand the chunk over, writing out compressed data meanwhile; a cancel ends the wait.
+        loop {
+            crossbeam_channel::select! {
+                send(in_tx, msg.take().flatten()) -> r => { r.map_err(|_| gone())?; break; }
+                recv(out_rx) -> r => { write_out(r.map_err(|_| gone())?)?; }
+                recv(cancelled) -> _ => { ctx.token.check()?; }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        ctx.chunk_done(n as u64)?;
+    }
+    loop {
+        crossbeam_channel::select! {
+            recv(out_rx) -> r => { if write_out(r.map_err(|_| gone())?)? { return Ok(total); } }
+            recv(cancelled) -> _ => { ctx.token.check()?; }
+        }
+    }
 }
 
 /// Decompresses `src` into `dest`. A file that is not zstd, or is truncated or corrupt,
@@ -135,6 +265,8 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
     inbuf[..4].copy_from_slice(&head);
     let (mut pos, mut filled) = (0, 4);
     let mut consumed_total = 0u64;
+    // zstd's hint: 0 right after a frame ends, non-zero while a frame still wants input.
+    let mut hint = 1;
     loop {
         if pos == filled {
             filled = read_full(&mut input, &mut inbuf).map_err(rerr)?;
@@ -146,7 +278,7 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
         let mut inb = InBuffer::around(&inbuf[..filled]);
         inb.set_pos(pos);
         let mut outb = OutBuffer::around(&mut outbuf[..]);
-        dec.run(&mut inb, &mut outb).map_err(corrupt)?;
+        hint = dec.run(&mut inb, &mut outb).map_err(corrupt)?;
         let produced = outb.pos();
         out.file()
             .write_all(&outbuf[..produced])
@@ -156,21 +288,23 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
         consumed_total += used as u64;
         ctx.chunk_done(used as u64)?;
     }
-    // The input is all read; the decoder may still hold output for it. Its last hint is 0
-    // once the final frame is complete, non-zero while it still expects input.
-    let frame_open = loop {
+    // The input is all read; the decoder may still hold output for it. A call that
+    // produces nothing says nothing about the frame (it would ask for the next header).
+    loop {
         let mut outb = OutBuffer::around(&mut outbuf[..]);
         let mut empty = InBuffer::around(&[][..]);
-        let hint = dec.run(&mut empty, &mut outb).map_err(corrupt)?;
+        let h = dec.run(&mut empty, &mut outb).map_err(corrupt)?;
         let produced = outb.pos();
         if produced == 0 {
-            break hint != 0;
+            break;
         }
+        hint = h;
         out.file()
             .write_all(&outbuf[..produced])
             .map_err(|e| Error::io(dest, "write", e))?;
         ctx.token.check()?;
-    };
+    }
+    let frame_open = hint != 0;
     if frame_open {
         return Err(Error::invalid(src, "truncated zstd data (unexpected end of file)").into());
     }
