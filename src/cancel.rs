@@ -103,7 +103,9 @@ impl Node {
     }
 
     fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        self.wake
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn wait_timeout<'a>(&self, guard: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
@@ -475,6 +477,10 @@ mod tests {
         assert!(rx.try_recv().is_err_and(|e| e.is_empty()));
         t.cancel(Reason::User);
         assert!(rx.try_recv().is_err_and(|e| e.is_disconnected()));
-        assert!(t.cancelled_channel().try_recv().is_err_and(|e| e.is_disconnected()));
+        assert!(
+            t.cancelled_channel()
+                .try_recv()
+                .is_err_and(|e| e.is_disconnected())
+        );
     }
 }

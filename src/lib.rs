@@ -9,6 +9,6 @@ pub mod cancel;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod gui;
 pub mod ops;
 pub mod output;
-pub mod gui;

@@ -9,7 +9,11 @@ fn main() {
         Err(e) => {
             // clap prints help and version on stdout (status 0) and errors on stderr (2).
             let _ = e.print();
-            std::process::exit(if e.use_stderr() { cli::EXIT_USAGE } else { cli::EXIT_OK });
+            std::process::exit(if e.use_stderr() {
+                cli::EXIT_USAGE
+            } else {
+                cli::EXIT_OK
+            });
         }
     };
     let code = match cli.command {

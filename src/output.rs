@@ -70,7 +70,10 @@ impl AtomicOutput {
         let dir = parent_dir(final_path);
         match fs::symlink_metadata(final_path) {
             Ok(m) if m.is_dir() => {
-                return Err(Error::invalid(final_path, "a folder is in the way of the output"));
+                return Err(Error::invalid(
+                    final_path,
+                    "a folder is in the way of the output",
+                ));
             }
             Ok(_) if !overwrite => {
                 return Err(Error::Exists {
@@ -133,7 +136,10 @@ impl AtomicOutput {
     }
 
     fn commit_anonymous(&self) -> Result<(), Error> {
-        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&self.file));
+        let proc_path = format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&self.file)
+        );
         if !self.overwrite {
             // linkat fails with EEXIST rather than replace: the no-overwrite promise is atomic.
             return linkat_proc(&proc_path, &self.final_path).map_err(|e| {
@@ -304,7 +310,10 @@ pub fn is_temporary(name: &[u8]) -> bool {
 }
 
 fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     // EPERM means it exists but belongs to someone else.
@@ -363,7 +372,10 @@ mod tests {
     #[test]
     fn temp_names_are_recognised() {
         let t = temp_name(Path::new("/x"), Path::new("/x/some file.txt"));
-        let name = t.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+        let name = t
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
         assert_eq!(temp_owner(&name), Some(std::process::id()));
         assert_eq!(temp_owner(b".ripcord-12-0-a.txt"), None);
         assert_eq!(temp_owner(b"ripcord-12-0-a.tmp"), None);

@@ -47,7 +47,14 @@ pub fn run(command: Command) -> i32 {
                 style: if a.tag { Style::Tag } else { Style::Gnu },
                 to_manifest: a.output.is_some(),
             };
-            (Operation::Hash { algo: a.algo }, a.paths, a.common, kind, a.output, a.keep_partial)
+            (
+                Operation::Hash { algo: a.algo },
+                a.paths,
+                a.common,
+                kind,
+                a.output,
+                a.keep_partial,
+            )
         }
         Command::Verify(a) => {
             let kind = Kind::Verify {
@@ -73,7 +80,11 @@ pub fn run(command: Command) -> i32 {
         }
         Command::Copy(a) => {
             if let Err(e) = std::fs::create_dir_all(&a.to) {
-                eprintln!("ripcord: {}: cannot create folder: {}", a.to.display(), crate::error::describe_io(&e));
+                eprintln!(
+                    "ripcord: {}: cannot create folder: {}",
+                    a.to.display(),
+                    crate::error::describe_io(&e)
+                );
                 return EXIT_TROUBLE;
             }
             let op = Operation::Copy {
@@ -190,7 +201,13 @@ fn exit_code(summary: &Summary, trouble: bool) -> i32 {
     }
 }
 
-fn write_manifest(mut out: AtomicOutput, reporter: &mut Reporter, summary: &Summary, keep_partial: bool, code: i32) -> i32 {
+fn write_manifest(
+    mut out: AtomicOutput,
+    reporter: &mut Reporter,
+    summary: &Summary,
+    keep_partial: bool,
+    code: i32,
+) -> i32 {
     use std::io::Write;
     let path = out.final_path().to_path_buf();
     let mut body = Vec::new();
@@ -228,11 +245,12 @@ fn write_manifest(mut out: AtomicOutput, reporter: &mut Reporter, summary: &Summ
 
 fn print_summary(s: &Summary) {
     let secs = s.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { s.bytes as f64 / secs } else { 0.0 };
-    let mut line = format!(
-        "ripcord: {} done, {} failed",
-        s.done, s.failed
-    );
+    let rate = if secs > 0.0 {
+        s.bytes as f64 / secs
+    } else {
+        0.0
+    };
+    let mut line = format!("ripcord: {} done, {} failed", s.done, s.failed);
     if s.cancelled > 0 {
         line += &format!(", {} cancelled", s.cancelled);
     }
@@ -246,7 +264,10 @@ fn print_summary(s: &Summary) {
         units::human_bytes(rate as u64)
     );
     if let (Some(r), Some(lat)) = (s.cancel_reason, s.stop_latency) {
-        line += &format!("; {r}, all workers stopped {:.1} ms after the cancel", lat.as_secs_f64() * 1000.0);
+        line += &format!(
+            "; {r}, all workers stopped {:.1} ms after the cancel",
+            lat.as_secs_f64() * 1000.0
+        );
     }
     eprintln!("{line}");
 }

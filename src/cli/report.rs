@@ -107,7 +107,9 @@ impl Reporter {
             self.json_event(&ev);
         }
         match ev {
-            Event::Queued { id, path, group, .. } => {
+            Event::Queued {
+                id, path, group, ..
+            } => {
                 self.queued.insert(id, (path, group));
             }
             Event::Manifest {
@@ -149,7 +151,14 @@ impl Reporter {
         }
     }
 
-    fn ready(&mut self, id: FileId, group: Option<usize>, stdout: Vec<u8>, stderr: Option<String>, check: Check) {
+    fn ready(
+        &mut self,
+        id: FileId,
+        group: Option<usize>,
+        stdout: Vec<u8>,
+        stderr: Option<String>,
+        check: Check,
+    ) {
         self.ready.insert(
             id,
             Ready {
@@ -166,7 +175,14 @@ impl Reporter {
         let mut out = Vec::new();
         let mut check = Check::None;
         match (&self.kind, outcome) {
-            (Kind::Hash { algo, style, to_manifest }, Outcome::Digest(hex)) => {
+            (
+                Kind::Hash {
+                    algo,
+                    style,
+                    to_manifest,
+                },
+                Outcome::Digest(hex),
+            ) => {
                 let line = format_line(&path, *algo, &hex, *style);
                 if *to_manifest {
                     self.manifest.extend_from_slice(&line);
@@ -265,14 +281,26 @@ impl Reporter {
     }
 
     fn group_warnings(&mut self, s: &GroupStats) {
-        let Kind::Verify { strict, ignore_missing } = self.kind else {
+        let Kind::Verify {
+            strict,
+            ignore_missing,
+        } = self.kind
+        else {
             return;
         };
-        let plural = |n: usize, one: &str, many: &str| if n == 1 { one.to_string() } else { many.to_string() };
+        let plural = |n: usize, one: &str, many: &str| {
+            if n == 1 {
+                one.to_string()
+            } else {
+                many.to_string()
+            }
+        };
         let name = String::from_utf8_lossy(s.path.as_os_str().as_bytes()).into_owned();
         let mut lines = Vec::new();
         if s.entries == 0 {
-            lines.push(format!("ripcord: {name}: no properly formatted checksum lines found"));
+            lines.push(format!(
+                "ripcord: {name}: no properly formatted checksum lines found"
+            ));
             self.trouble = true;
         } else {
             if s.malformed > 0 {
@@ -355,10 +383,20 @@ impl Reporter {
     fn json_event(&self, ev: &Event) {
         let path_of = |id: &FileId| self.queued.get(id).map(|(p, _)| lossy(p));
         let v = match ev {
-            Event::Queued { id, path, size, group } => {
+            Event::Queued {
+                id,
+                path,
+                size,
+                group,
+            } => {
                 json!({"event": "queued", "id": id, "path": lossy(path), "size": size, "group": group})
             }
-            Event::Manifest { group, path, entries, malformed } => json!({
+            Event::Manifest {
+                group,
+                path,
+                entries,
+                malformed,
+            } => json!({
                 "event": "manifest", "group": group, "path": lossy(path),
                 "entries": entries, "malformed": malformed
             }),
@@ -385,7 +423,9 @@ impl Reporter {
             Event::Skipped { id, path, note } => {
                 json!({"event": "skipped", "id": id, "path": lossy(path), "note": note})
             }
-            Event::WalkDone { files, bytes } => json!({"event": "walk_done", "files": files, "bytes": bytes}),
+            Event::WalkDone { files, bytes } => {
+                json!({"event": "walk_done", "files": files, "bytes": bytes})
+            }
             Event::Finished(_) => return,
         };
         let stdout = std::io::stdout();

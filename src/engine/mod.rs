@@ -93,6 +93,10 @@ pub struct JobSpec {
     pub op: Operation,
     /// Files and folders (manifests for verify), processed in this order.
     pub inputs: Vec<PathBuf>,
+    /// Optional base folder per input (same index): outputs that mirror the input tree (copy,
+    /// `--out-dir`) name a file input by its path below this base instead of by its bare
+    /// name. The window uses it for files it found by expanding a folder.
+    pub bases: Vec<Option<PathBuf>>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// Cancel the job with [`Reason::Deadline`] after this long.
@@ -111,6 +115,7 @@ impl JobSpec {
         JobSpec {
             op,
             inputs,
+            bases: Vec::new(),
             workers: 0,
             deadline: None,
             throttle: None,
@@ -283,6 +288,7 @@ pub(crate) struct Shared {
     overwrite: bool,
     follow_symlinks: bool,
     inputs: Vec<PathBuf>,
+    bases: Vec<Option<PathBuf>>,
     token: CancelToken,
     throttle: Throttle,
     events: Sender<Event>,
@@ -348,7 +354,10 @@ impl Shared {
         *alive -= 1;
         if *alive == 0 {
             let now = Instant::now();
-            let stop_latency = self.token.cancelled_at().map(|t| now.saturating_duration_since(t));
+            let stop_latency = self
+                .token
+                .cancelled_at()
+                .map(|t| now.saturating_duration_since(t));
             // Relaxed loads: every counter was written by threads that have now all passed
             // through the `alive` mutex, which orders their writes before these reads.
             let summary = Summary {
@@ -395,7 +404,11 @@ impl Job {
     /// [`rearm_wake`](Self::rearm_wake)) when there is something new to show.
     pub fn start(spec: JobSpec, wake: Option<Wake>) -> Result<Job, Error> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = if spec.workers == 0 { cores } else { spec.workers };
+        let workers = if spec.workers == 0 {
+            cores
+        } else {
+            spec.workers
+        };
         let token = CancelToken::new();
         if let Some(limit) = spec.deadline {
             token
@@ -408,6 +421,7 @@ impl Job {
             overwrite: spec.overwrite,
             follow_symlinks: spec.follow_symlinks,
             inputs: spec.inputs,
+            bases: spec.bases,
             token,
             throttle: Throttle::new(spec.throttle),
             events: tx,

@@ -50,7 +50,10 @@ impl Throttle {
         let cost = Duration::from_secs_f64(n as f64 / rate as f64);
         let now = Instant::now();
         let wait = {
-            let mut next = self.next_free.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut next = self
+                .next_free
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             // Unused time is not banked: after an idle spell the rate restarts from now.
             let start = match *next {
                 Some(t) if t > now => t,

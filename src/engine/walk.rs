@@ -137,7 +137,15 @@ impl Walker<'_> {
     }
 
     /// Announces a file shown as `shown` and queues it for a worker, who opens `open`.
-    fn queue(&mut self, group: usize, shown: &Path, open: PathBuf, rel: PathBuf, size: u64, check: Option<(Algo, String)>) {
+    fn queue(
+        &mut self,
+        group: usize,
+        shown: &Path,
+        open: PathBuf,
+        rel: PathBuf,
+        size: u64,
+        check: Option<(Algo, String)>,
+    ) {
         let id = self.announce(shown, size, group);
         self.files += 1;
         self.bytes += size;
@@ -157,10 +165,15 @@ impl Walker<'_> {
 
     /// Whether the operation wants this file, or a note saying why not.
     fn wanted(&self, path: &Path) -> Result<(), &'static str> {
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let zst = name.ends_with(".zst") || name.ends_with(".tzst");
         match self.sh.op {
-            Operation::Compress { .. } if zst => Err("already compressed (.zst), not compressed again"),
+            Operation::Compress { .. } if zst => {
+                Err("already compressed (.zst), not compressed again")
+            }
             Operation::Decompress { .. } if !zst => Err("not a .zst file"),
             _ => Ok(()),
         }
@@ -180,7 +193,11 @@ impl Walker<'_> {
             }
             Ok(m) if m.is_file() => match self.wanted(input) {
                 Ok(()) => {
-                    let rel = input.file_name().map(PathBuf::from).unwrap_or_default();
+                    let base = self.sh.bases.get(group).and_then(Option::as_deref);
+                    let rel = match base.and_then(|b| input.strip_prefix(b).ok()) {
+                        Some(r) => r.to_path_buf(),
+                        None => input.file_name().map(PathBuf::from).unwrap_or_default(),
+                    };
                     self.queue(group, input, input.to_path_buf(), rel, m.len(), None);
                 }
                 // Named explicitly, so refusing it is an error, not a quiet skip.
@@ -261,7 +278,13 @@ impl Walker<'_> {
         }
     }
 
-    fn manifest(&mut self, group: usize, path: &Path, algo: Option<Algo>, relative_to_manifest: bool) {
+    fn manifest(
+        &mut self,
+        group: usize,
+        path: &Path,
+        algo: Option<Algo>,
+        relative_to_manifest: bool,
+    ) {
         let m = match read_manifest(path, algo) {
             Ok(m) => m,
             Err(e) => return self.fail(group, path, e),
@@ -283,7 +306,14 @@ impl Walker<'_> {
                 e.path.clone()
             };
             let size = fs::metadata(&resolved).map_or(0, |m| m.len());
-            self.queue(group, &e.path, resolved, e.path.clone(), size, Some((e.algo, e.hex)));
+            self.queue(
+                group,
+                &e.path,
+                resolved,
+                e.path.clone(),
+                size,
+                Some((e.algo, e.hex)),
+            );
         }
     }
 }

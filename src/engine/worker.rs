@@ -89,7 +89,9 @@ fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<O
     // The first check also waits here if the job was paused while this file was queued.
     ctx.token.check()?;
     match &sh.op {
-        Operation::Hash { algo } => ops::hash::hash_file(&task.path, *algo, ctx).map(Outcome::Digest),
+        Operation::Hash { algo } => {
+            ops::hash::hash_file(&task.path, *algo, ctx).map(Outcome::Digest)
+        }
         Operation::Verify { .. } => {
             let Some((algo, hex)) = &task.check else {
                 return Err(Error::invalid(&task.path, "no checksum to verify against").into());
@@ -97,14 +99,16 @@ fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<O
             ops::verify::verify_file(&task.path, *algo, hex, ctx).map(|ok| Outcome::Verified { ok })
         }
         Operation::Compress { level, out_dir } => {
-            let dest = ops::zstd::compressed_name(&target(&task.path, &task.rel, out_dir.as_deref()));
+            let dest =
+                ops::zstd::compressed_name(&target(&task.path, &task.rel, out_dir.as_deref()));
             ensure_parent(&dest)?;
             let threads = zstd_threads(sh, rx);
             ops::zstd::compress(&task.path, &dest, *level, threads, sh.overwrite, ctx)
                 .map(Outcome::Written)
         }
         Operation::Decompress { out_dir } => {
-            let dest = ops::zstd::decompressed_name(&target(&task.path, &task.rel, out_dir.as_deref()))?;
+            let dest =
+                ops::zstd::decompressed_name(&target(&task.path, &task.rel, out_dir.as_deref()))?;
             ensure_parent(&dest)?;
             ops::zstd::decompress(&task.path, &dest, sh.overwrite, ctx).map(Outcome::Written)
         }

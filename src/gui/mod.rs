@@ -1,9 +1,103 @@
-//! The eframe window.
+//! The eframe window: the same engine as the command line, with a list of files, live
+//! progress, pause, skip, cancel, and a daemon-mode exit.
+//!
+//! Invariant: the UI thread never touches the files it processes and never blocks — file
+//! dialogs, folder listings and manifest writes run on helper threads, jobs on the engine's
+//! workers. The engine wakes the window (at most ~60 times a second) while work runs;
+//! with nothing running nothing repaints.
+
+mod app;
+mod background;
+mod closing;
+pub mod model;
+mod options;
+mod run;
+mod status;
+mod table;
+mod toolbar;
+
+use std::sync::Arc;
+
+pub use app::RipcordApp;
 
 use crate::cli::args::GuiArgs;
 
+/// The window's title.
+pub const TITLE: &str = "Ripcord";
+const ICON_PNG: &[u8] = include_bytes!("../../assets/ripcord.png");
+
+/// Something the person asked for this frame; applied in one place by the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open the "Add files" dialog.
+    AddFiles,
+    /// Open the "Add folder" dialog.
+    AddFolder,
+    /// Choose the compress/decompress output folder.
+    PickOutDir,
+    /// Choose the copy destination.
+    PickCopyTo,
+    /// Add the paths typed into the path box.
+    AddTyped,
+    /// Add pasted text (one path per line, `file://` URIs too).
+    Paste(String),
+    /// Remove the selected rows.
+    RemoveSelected,
+    /// Remove every row.
+    Clear,
+    /// Start the job.
+    Start,
+    /// Cancel the job.
+    Cancel,
+    /// Pause or resume.
+    TogglePause,
+    /// Skip one running or queued file.
+    Skip(usize),
+    /// Put text on the clipboard.
+    CopyText(String),
+    /// Save the checksums as a manifest.
+    SaveManifest,
+    /// Show a row's output in the file manager.
+    Reveal(usize),
+    /// The throttle setting changed (applied live).
+    ThrottleChanged,
+    /// Close the window (Ctrl+Q).
+    Quit,
+    /// Exit without waiting for a worker that does not stop.
+    ExitNow,
+}
+
 /// Opens the window and returns the exit status when it closes.
-pub fn run(_args: GuiArgs) -> i32 {
-    eprintln!("ripcord: the window is not built yet; see `ripcord --help`");
-    2
+pub fn run(args: GuiArgs) -> i32 {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title(TITLE)
+        .with_app_id("ripcord")
+        .with_inner_size([1000.0, 640.0])
+        .with_min_inner_size([640.0, 400.0])
+        .with_drag_and_drop(true);
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(ICON_PNG) {
+        viewport = viewport.with_icon(Arc::new(icon));
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "ripcord",
+        options,
+        Box::new(move |cc| {
+            let settings = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(RipcordApp::new(settings, args)))
+        }),
+    );
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ripcord: cannot open the window: {e}");
+            1
+        }
+    }
 }

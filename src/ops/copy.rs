@@ -52,14 +52,13 @@ pub fn copy(
         f.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(dest, "read back", e))?;
         let mut check = Hasher::new(Algo::Blake3);
-        hash_reader(dest, f, &mut check, COPY_RW_CHUNK_BYTES, ctx)
-            .map_err(|e| match e {
-                // The temporary has no name yet, so a "removed" answer is not about it.
-                Stop::Failed(Error::Invalid { .. }) => {
-                    Stop::Failed(Error::invalid(dest, "could not read the copy back"))
-                }
-                other => other,
-            })?;
+        hash_reader(dest, f, &mut check, COPY_RW_CHUNK_BYTES, ctx).map_err(|e| match e {
+            // The temporary has no name yet, so a "removed" answer is not about it.
+            Stop::Failed(Error::Invalid { .. }) => {
+                Stop::Failed(Error::invalid(dest, "could not read the copy back"))
+            }
+            other => other,
+        })?;
         if check.finish_hex() != want {
             return Err(Error::invalid(dest, "verification failed: the copy differs").into());
         }

@@ -21,7 +21,9 @@ pub const HASH_CHUNK_BYTES: usize = 256 * 1024;
 pub const BLAKE3_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// A checksum algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Algo {
     /// SHA-256, as `sha256sum`.
@@ -249,7 +251,10 @@ pub fn hash_reader(
     chunk: usize,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
-    let expected = file.metadata().map_err(|e| Error::io(path, "read", e))?.len();
+    let expected = file
+        .metadata()
+        .map_err(|e| Error::io(path, "read", e))?
+        .len();
     let mut total = 0u64;
     with_scratch(chunk, |buf| -> Result<(), Stop> {
         loop {

@@ -228,7 +228,14 @@ mod tests {
     #[test]
     fn round_trip_awkward_names() {
         let hex = "a".repeat(64);
-        for name in [&b"plain"[..], b"sp ace", b"back\\slash", b"new\nline", b"cr\rx", b"\xff\xfe"] {
+        for name in [
+            &b"plain"[..],
+            b"sp ace",
+            b"back\\slash",
+            b"new\nline",
+            b"cr\rx",
+            b"\xff\xfe",
+        ] {
             let p = PathBuf::from(OsString::from_vec(name.to_vec()));
             for style in [Style::Gnu, Style::Tag] {
                 let line = format_line(&p, Algo::Sha256, &hex, style);
@@ -242,12 +249,18 @@ mod tests {
     #[test]
     fn gnu_layouts() {
         let hex = "0".repeat(32);
-        assert_eq!(entry(format!("{hex} *bin").as_bytes()).path, PathBuf::from("bin"));
+        assert_eq!(
+            entry(format!("{hex} *bin").as_bytes()).path,
+            PathBuf::from("bin")
+        );
         assert_eq!(entry(format!("{hex} one").as_bytes()).algo, Algo::Md5);
         assert_eq!(parse_line(b"# comment", None), Line::Blank);
         assert_eq!(parse_line(b"", None), Line::Blank);
         assert_eq!(parse_line(b"zzz  file", None), Line::Malformed);
-        assert_eq!(parse_line(format!("{hex}  ").as_bytes(), None), Line::Malformed);
+        assert_eq!(
+            parse_line(format!("{hex}  ").as_bytes(), None),
+            Line::Malformed
+        );
         let e = entry(format!("BLAKE3 (x (1).txt) = {}", "b".repeat(64)).as_bytes());
         assert_eq!((e.algo, e.path), (Algo::Blake3, PathBuf::from("x (1).txt")));
     }

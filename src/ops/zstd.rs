@@ -38,7 +38,10 @@ pub fn compress_chunk_bytes(level: i32) -> usize {
 
 /// The output name for compressing `src`: `NAME.zst` in `out_dir` or beside the source.
 pub fn compressed_name(src: &Path) -> PathBuf {
-    let mut name = src.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = src
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".zst");
     src.with_file_name(name)
 }
@@ -58,7 +61,10 @@ pub fn decompressed_name(src: &Path) -> Result<PathBuf, Error> {
         stem.push(".tar");
         Ok(src.with_file_name(stem))
     } else {
-        Err(Error::invalid(src, "unknown suffix, expected .zst or .tzst"))
+        Err(Error::invalid(
+            src,
+            "unknown suffix, expected .zst or .tzst",
+        ))
     }
 }
 
@@ -72,7 +78,10 @@ pub fn compress(
     ctx: &Ctx,
 ) -> Result<PathBuf, Stop> {
     let mut input = File::open(src).map_err(|e| Error::io(src, "open", e))?;
-    let size = input.metadata().map_err(|e| Error::io(src, "read", e))?.len();
+    let size = input
+        .metadata()
+        .map_err(|e| Error::io(src, "read", e))?
+        .len();
     let mut out = AtomicOutput::create(dest, overwrite)?;
     let werr = |e| Error::io(dest, "write", e);
     let mut enc = Encoder::new(level).map_err(werr)?;
@@ -82,17 +91,33 @@ pub fn compress(
     }
     let chunk = compress_chunk_bytes(level);
     let total = if threads > 1 {
-        enc.set_parameter(CParameter::NbWorkers(threads)).map_err(werr)?;
+        enc.set_parameter(CParameter::NbWorkers(threads))
+            .map_err(werr)?;
         encode_threaded(src, dest, &mut input, size, enc, out.file(), chunk, ctx)?
     } else {
-        encode_inline(src, dest, &mut input, size, &mut enc, out.file(), chunk, ctx)?
+        encode_inline(
+            src,
+            dest,
+            &mut input,
+            size,
+            &mut enc,
+            out.file(),
+            chunk,
+            ctx,
+        )?
     };
     check_unchanged(src, size, total)?;
     Ok(out.commit()?)
 }
 
 /// Reads the next chunk, failing if the file grew past the size it had at open.
-fn next_chunk(src: &Path, input: &mut File, buf: &mut [u8], size: u64, total: &mut u64) -> Result<usize, Stop> {
+fn next_chunk(
+    src: &Path,
+    input: &mut File,
+    buf: &mut [u8],
+    size: u64,
+    total: &mut u64,
+) -> Result<usize, Stop> {
     let n = read_full(input, buf).map_err(|e| Error::io(src, "read", e))?;
     *total += n as u64;
     if size > 0 && *total > size {
@@ -108,7 +133,12 @@ fn next_chunk(src: &Path, input: &mut File, buf: &mut [u8], size: u64, total: &m
 
 /// Runs `data` through the encoder (or, if `data` is `None`, ends the frame) and appends
 /// what it produces to `sink`.
-fn feed(enc: &mut Encoder<'static>, data: Option<&[u8]>, outbuf: &mut [u8], sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+fn feed(
+    enc: &mut Encoder<'static>,
+    data: Option<&[u8]>,
+    outbuf: &mut [u8],
+    sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     match data {
         Some(data) => {
             let mut inb = InBuffer::around(data);
@@ -248,7 +278,10 @@ fn encode_threaded(
 /// fails with a message naming it, and leaves no output.
 pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result<PathBuf, Stop> {
     let mut input = File::open(src).map_err(|e| Error::io(src, "open", e))?;
-    let size = input.metadata().map_err(|e| Error::io(src, "read", e))?.len();
+    let size = input
+        .metadata()
+        .map_err(|e| Error::io(src, "read", e))?
+        .len();
     let rerr = |e| Error::io(src, "read", e);
     // Check the magic before creating anything, for a clear message.
     let mut head = [0u8; 4];

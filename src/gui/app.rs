@@ -1,0 +1,663 @@
+//! The app: state, one pass per frame (read replies and events, draw, apply actions).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers, Ui};
+
+use super::background::{Background, Purpose, Reply, reveal};
+use super::model::{FileState, OpChoice, Row, RowResult, Settings};
+use super::run::{Run, human_duration};
+use super::status::Totals;
+use super::{Action, closing, options, status, table, toolbar};
+use crate::cancel::Reason;
+use crate::cli::args::{GuiArgs, GuiOp};
+use crate::engine::{Event, Job, Outcome, Summary};
+use crate::ops::manifest::{Style, format_line};
+
+/// The longest the window waits between two repaints while work runs, so the clock moves
+/// even when no progress arrives (a throttled worker between chunks).
+const CLOCK_REPAINT_EVERY: Duration = Duration::from_millis(500);
+/// The soonest the engine's wake-up repaints after the last frame (~60 frames a second).
+const REPAINT_EVERY: Duration = Duration::from_millis(16);
+
+/// The Ripcord window's state.
+pub struct RipcordApp {
+    /// Remembered settings.
+    pub settings: Settings,
+    /// The file list.
+    pub rows: Vec<Row>,
+    run: Option<Run>,
+    background: Background,
+    ctx: Arc<OnceLock<egui::Context>>,
+    dialogs_available: Option<bool>,
+    typed_path: String,
+    message: Option<String>,
+    listings_pending: usize,
+    autostart: bool,
+    /// When a graceful close began.
+    closing: Option<Instant>,
+    /// The window may close now.
+    close_now: bool,
+    /// A manifest body waiting for the save dialog's answer.
+    manifest_body: Option<Vec<u8>>,
+}
+
+impl RipcordApp {
+    /// A window with `settings`, started as `args` say (paths listed, operation, daemon mode,
+    /// start at once).
+    pub fn new(mut settings: Settings, args: GuiArgs) -> Self {
+        if let Some(op) = args.op {
+            settings.op = match op {
+                GuiOp::Hash => OpChoice::Hash,
+                GuiOp::Verify => OpChoice::Verify,
+                GuiOp::Compress => OpChoice::Compress,
+                GuiOp::Decompress => OpChoice::Decompress,
+                GuiOp::Copy => OpChoice::Copy,
+            };
+        }
+        if args.daemon {
+            settings.daemon = true;
+        }
+        let ctx: Arc<OnceLock<egui::Context>> = Arc::default();
+        let c = Arc::clone(&ctx);
+        let background = Background::new(Arc::new(move || {
+            if let Some(ctx) = c.get() {
+                ctx.request_repaint();
+            }
+        }));
+        let mut app = RipcordApp {
+            settings,
+            rows: Vec::new(),
+            run: None,
+            background,
+            ctx,
+            dialogs_available: None,
+            typed_path: String::new(),
+            message: None,
+            listings_pending: 0,
+            autostart: args.start,
+            closing: None,
+            close_now: false,
+            manifest_body: None,
+        };
+        if !args.paths.is_empty() {
+            app.add_paths(args.paths);
+        }
+        app
+    }
+
+    /// Whether the window may close now (nothing running, daemon mode, or all stopped).
+    pub fn close_now(&self) -> bool {
+        self.close_now
+    }
+
+    /// Whether a job is running.
+    pub fn is_running(&self) -> bool {
+        self.run.as_ref().is_some_and(Run::is_active)
+    }
+
+    /// The message shown under the progress ("Cancelled after 3 ms"…).
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The person asked to close (title bar ×, Ctrl+Q). Returns whether the window may close
+    /// now; otherwise a graceful stop has begun and the window closes by itself when done.
+    pub fn request_close(&mut self) -> bool {
+        if self.close_now {
+            return true;
+        }
+        let daemon = self.settings.daemon;
+        match &mut self.run {
+            Some(run) if run.is_active() => {
+                if daemon {
+                    // Exit without joining: workers are abandoned mid-chunk. Outputs are
+                    // invisible temporaries, so nothing incomplete appears under a final name.
+                    if let Some(job) = run.job.take() {
+                        job.detach();
+                    }
+                    crate::output::remove_live_temporaries();
+                    self.close_now = true;
+                    return true;
+                }
+                if self.closing.is_none() {
+                    self.closing = Some(Instant::now());
+                    if let Some(job) = &run.job {
+                        job.cancel(Reason::Shutdown);
+                    }
+                }
+                false
+            }
+            _ => {
+                self.close_now = true;
+                true
+            }
+        }
+    }
+
+    fn add_paths(&mut self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        self.listings_pending += 1;
+        self.background.add_paths(paths);
+    }
+
+    /// One frame: everything the window shows and does.
+    pub fn show(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        self.ctx.get_or_init(|| ctx.clone());
+        let mut actions = Vec::new();
+        self.poll_background(&mut actions);
+        self.poll_job(&ctx);
+        self.shortcuts(&ctx, &mut actions);
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if !dropped.is_empty() && !self.is_running() {
+            self.add_paths(dropped);
+        }
+        if self.autostart && self.listings_pending == 0 && !self.rows.is_empty() {
+            self.autostart = false;
+            actions.push(Action::Start);
+        }
+        let running = self.is_running();
+        let paused = self.run.as_ref().is_some_and(Run::is_paused);
+        egui::Panel::top("ripcord-top").show(ui, |ui| {
+            ui.add_space(4.0);
+            let st = toolbar::ToolbarState {
+                running,
+                paused,
+                has_rows: !self.rows.is_empty(),
+                can_save: self.can_save_manifest(),
+            };
+            toolbar::show(ui, &st, &mut actions);
+            ui.separator();
+            options::show(ui, &mut self.settings, running, &mut actions);
+            ui.horizontal(|ui| {
+                ui.label("Path:");
+                let edit = ui.add_enabled(
+                    !running,
+                    egui::TextEdit::singleline(&mut self.typed_path)
+                        .hint_text("type or paste a file or folder path, then Enter")
+                        .desired_width(420.0),
+                );
+                let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+                if ui.add_enabled(!running, egui::Button::new("Add")).clicked() || entered {
+                    actions.push(Action::AddTyped);
+                }
+            });
+            ui.add_space(4.0);
+        });
+        let totals = self.totals();
+        egui::Panel::bottom("ripcord-status").show(ui, |ui| {
+            status::show(ui, self.run.as_ref(), &totals, self.message.as_deref());
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            table::show(ui, &mut self.rows, paused, running, &mut actions);
+        });
+        if let Some(since) = self.closing {
+            let busy = self
+                .run
+                .as_ref()
+                .and_then(|r| r.job.as_ref())
+                .map(Job::busy)
+                .unwrap_or_default();
+            closing::show(&ctx, since.elapsed(), &busy, &mut actions);
+            ctx.request_repaint_after(Duration::from_millis(200));
+        }
+        for a in actions {
+            self.apply(a, &ctx);
+        }
+        if self.is_running() && !self.run.as_ref().is_some_and(Run::is_paused) {
+            ctx.request_repaint_after(CLOCK_REPAINT_EVERY);
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context, actions: &mut Vec<Action>) {
+        let running = self.is_running();
+        ctx.input_mut(|i| {
+            if i.consume_key(Modifiers::COMMAND, Key::Q) {
+                actions.push(Action::Quit);
+            }
+            if i.consume_key(Modifiers::COMMAND, Key::O) && !running {
+                actions.push(Action::AddFiles);
+            }
+            if i.consume_key(Modifiers::COMMAND, Key::Enter) && !running {
+                actions.push(Action::Start);
+            }
+            if i.consume_key(Modifiers::COMMAND, Key::P) && running {
+                actions.push(Action::TogglePause);
+            }
+            if running && i.consume_key(Modifiers::NONE, Key::Escape) {
+                actions.push(Action::Cancel);
+            }
+        });
+        let typing = ctx.memory(|m| m.focused().is_some());
+        if !typing && !running {
+            ctx.input(|i| {
+                for ev in &i.events {
+                    if let egui::Event::Paste(text) = ev {
+                        actions.push(Action::Paste(text.clone()));
+                    }
+                }
+                if i.key_pressed(Key::Delete) {
+                    actions.push(Action::RemoveSelected);
+                }
+            });
+        }
+    }
+
+    fn poll_background(&mut self, actions: &mut Vec<Action>) {
+        for reply in self.background.replies() {
+            match reply {
+                Reply::DialogsAvailable(ok) => self.dialogs_available = Some(ok),
+                Reply::Found(files) => {
+                    self.rows.extend(
+                        files
+                            .into_iter()
+                            .map(|(p, size, base)| Row::new(p, size, base)),
+                    );
+                }
+                Reply::ListingDone => {
+                    self.listings_pending = self.listings_pending.saturating_sub(1)
+                }
+                Reply::NotAdded(path, why) => {
+                    self.message = Some(format!("Not added: {}: {why}", path.display()));
+                }
+                Reply::Picked(purpose, picked) => self.picked(purpose, picked, actions),
+                Reply::Saved(Ok(p)) => {
+                    self.message = Some(format!("Manifest saved: {}", p.display()))
+                }
+                Reply::Saved(Err(e)) => self.message = Some(format!("Manifest not saved: {e}")),
+            }
+        }
+    }
+
+    fn picked(&mut self, purpose: Purpose, picked: Option<Vec<PathBuf>>, _actions: &mut [Action]) {
+        let Some(mut paths) = picked else {
+            self.manifest_body = None;
+            return;
+        };
+        match purpose {
+            Purpose::AddFiles | Purpose::AddFolder => self.add_paths(paths),
+            Purpose::CopyTo => self.settings.copy_to = paths.pop(),
+            Purpose::OutDir => self.settings.out_dir = paths.pop(),
+            Purpose::SaveManifest => {
+                if let (Some(path), Some(body)) = (paths.pop(), self.manifest_body.take()) {
+                    self.background.save(path, body);
+                }
+            }
+        }
+    }
+
+    fn place_row(&mut self, id: usize, path: PathBuf, size: u64) -> Option<&mut Row> {
+        if id < self.rows.len() {
+            let row = &mut self.rows[id];
+            if row.path != path {
+                *row = Row::new(path, size, None);
+            }
+            row.size = size;
+        } else {
+            self.rows.push(Row::new(path, size, None));
+        }
+        self.rows.get_mut(id)
+    }
+
+    fn poll_job(&mut self, ctx: &egui::Context) {
+        let Some(run) = &mut self.run else { return };
+        let Some(job) = &run.job else { return };
+        job.rearm_wake();
+        let events: Vec<Event> = job.events().try_iter().collect();
+        let progress = job.progress();
+        let verify = run.op_name == "verify";
+        let mut finished = None;
+        let mut ids_seen = 0;
+        for ev in events {
+            match ev {
+                Event::Queued { id, path, size, .. } => {
+                    ids_seen = ids_seen.max(id + 1);
+                    if let Some(r) = self.place_row(id, path, size) {
+                        r.state = FileState::Queued;
+                    }
+                }
+                Event::Skipped { id, path, note } => {
+                    ids_seen = ids_seen.max(id + 1);
+                    if let Some(r) = self.place_row(id, path, 0) {
+                        r.state = FileState::Skipped(note);
+                    }
+                }
+                Event::Started { id } => self.set_state(id, FileState::Running),
+                Event::Done { id, outcome } => {
+                    let result = match outcome {
+                        Outcome::Digest(hex) => RowResult::Digest(hex),
+                        Outcome::Verified { ok } => RowResult::Verified(ok),
+                        Outcome::Written(p) => RowResult::Output(p),
+                        Outcome::Copied(c) => RowResult::Output(c.dest),
+                    };
+                    if let Some(r) = self.rows.get_mut(id) {
+                        r.state = FileState::Done;
+                        r.done_bytes = r.size;
+                        r.result = Some(result);
+                    }
+                }
+                Event::Failed { id, error } => {
+                    self.set_state(id, FileState::Failed(error.reason()))
+                }
+                Event::Cancelled { id, reason } => self.set_state(id, FileState::Cancelled(reason)),
+                // Verify replaces the listed manifests by their entries: rows past the last
+                // entry are manifests, not files, and go.
+                Event::WalkDone { .. } if verify => self.rows.truncate(ids_seen),
+                Event::WalkDone { .. } | Event::Manifest { .. } => {}
+                Event::Finished(summary) => finished = Some(summary),
+            }
+        }
+        for (id, bytes) in progress.running {
+            if let Some(r) = self.rows.get_mut(id) {
+                if r.state == FileState::Running {
+                    r.done_bytes = bytes;
+                }
+            }
+        }
+        if let Some(summary) = finished {
+            self.finished(summary, ctx);
+        }
+    }
+
+    fn set_state(&mut self, id: usize, state: FileState) {
+        if let Some(r) = self.rows.get_mut(id) {
+            r.state = state;
+        }
+    }
+
+    fn finished(&mut self, summary: Summary, ctx: &egui::Context) {
+        let Some(run) = &mut self.run else { return };
+        let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        self.message = Some(match summary.cancel_reason {
+            Some(Reason::Deadline) => format!(
+                "Stopped: time limit reached ({} done, {} not finished)",
+                summary.done, summary.cancelled
+            ),
+            Some(reason) => format!(
+                "Cancelled after {:.0} ms ({reason}): {} done, {} cancelled, {} failed",
+                ms(summary.stop_latency),
+                summary.done,
+                summary.cancelled,
+                summary.failed
+            ),
+            None => format!(
+                "Finished: {} done, {} failed{} in {}",
+                summary.done,
+                summary.failed,
+                if summary.skipped > 0 {
+                    format!(", {} skipped", summary.skipped)
+                } else {
+                    String::new()
+                },
+                human_duration(summary.elapsed)
+            ),
+        });
+        run.finish(summary);
+        if self.closing.is_some() {
+            self.close_now = true;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        let mut t = Totals {
+            files: self.rows.len(),
+            files_final: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            failed: 0,
+        };
+        for r in &self.rows {
+            t.bytes_total += r.size;
+            if r.state.is_final() {
+                t.files_final += 1;
+            }
+            if matches!(r.state, FileState::Failed(_)) {
+                t.failed += 1;
+            }
+            t.bytes_done += match r.state {
+                FileState::Done => r.size,
+                FileState::Running => r.done_bytes,
+                _ => 0,
+            };
+        }
+        t
+    }
+
+    fn can_save_manifest(&self) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|r| !r.is_active() && r.op_name == "hash")
+            && self
+                .rows
+                .iter()
+                .any(|r| matches!(r.result, Some(RowResult::Digest(_))))
+    }
+
+    fn manifest(&self) -> Vec<u8> {
+        let algo = self.settings.algo;
+        let mut body = Vec::new();
+        let lines: Vec<Vec<u8>> = self
+            .rows
+            .iter()
+            .filter_map(|r| match &r.result {
+                Some(RowResult::Digest(hex)) => Some(format_line(&r.path, algo, hex, Style::Gnu)),
+                _ => None,
+            })
+            .collect();
+        if let Some(reason) = self
+            .run
+            .as_ref()
+            .and_then(|r| r.finished.as_ref())
+            .and_then(|s| s.cancel_reason)
+        {
+            body.extend_from_slice(
+                format!(
+                    "# partial: cancelled ({reason}); {} of {} files are listed\n",
+                    lines.len(),
+                    self.rows.len()
+                )
+                .as_bytes(),
+            );
+        }
+        for l in lines {
+            body.extend_from_slice(&l);
+        }
+        body
+    }
+
+    fn dialog(&mut self, purpose: Purpose) {
+        if self.dialogs_available == Some(false) {
+            self.message = Some(
+                "No file dialog can be shown here (install zenity or a desktop portal). Type or paste a path in the Path box instead."
+                    .into(),
+            );
+            return;
+        }
+        let name = (purpose == Purpose::SaveManifest)
+            .then(|| format!("checksums.{}", self.settings.algo.extension()));
+        self.background.dialog(purpose, name);
+    }
+
+    fn apply(&mut self, action: Action, ctx: &egui::Context) {
+        match action {
+            Action::AddFiles => self.dialog(Purpose::AddFiles),
+            Action::AddFolder => self.dialog(Purpose::AddFolder),
+            Action::PickOutDir => self.dialog(Purpose::OutDir),
+            Action::PickCopyTo => self.dialog(Purpose::CopyTo),
+            Action::AddTyped => {
+                let text = std::mem::take(&mut self.typed_path);
+                self.add_paths(parse_pasted(&text));
+            }
+            Action::Paste(text) => self.add_paths(parse_pasted(&text)),
+            Action::RemoveSelected => self.rows.retain(|r| !r.selected),
+            Action::Clear => {
+                self.background.stop_listing();
+                self.rows.clear();
+                self.run = None;
+                self.message = None;
+            }
+            Action::Start => self.start(),
+            Action::Cancel => {
+                if let Some(run) = &mut self.run {
+                    if let Some(job) = &run.job {
+                        run.cancel_clicked = Some(Instant::now());
+                        job.cancel(Reason::User);
+                    }
+                }
+            }
+            Action::TogglePause => {
+                if let Some(run) = &mut self.run {
+                    if run.is_active() {
+                        run.toggle_pause();
+                    }
+                }
+            }
+            Action::Skip(i) => {
+                if let Some(job) = self.run.as_ref().and_then(|r| r.job.as_ref()) {
+                    job.skip(i);
+                }
+            }
+            Action::CopyText(text) => {
+                ctx.copy_text(text);
+                self.message = Some("Checksum copied to the clipboard.".into());
+            }
+            Action::SaveManifest => {
+                self.manifest_body = Some(self.manifest());
+                self.dialog(Purpose::SaveManifest);
+            }
+            Action::Reveal(i) => {
+                if let Some(Some(RowResult::Output(p))) = self.rows.get(i).map(|r| &r.result) {
+                    reveal(p);
+                }
+            }
+            Action::ThrottleChanged => {
+                if let Some(job) = self.run.as_ref().and_then(|r| r.job.as_ref()) {
+                    job.set_throttle(self.settings.throttle());
+                }
+            }
+            Action::Quit => {
+                if self.request_close() {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+            Action::ExitNow => {
+                if let Some(job) = self.run.as_mut().and_then(|r| r.job.take()) {
+                    job.detach();
+                }
+                crate::output::remove_live_temporaries();
+                self.close_now = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    fn start(&mut self) {
+        if self.is_running() || self.rows.is_empty() {
+            return;
+        }
+        let spec = match self.settings.job_spec(&self.rows) {
+            Ok(s) => s,
+            Err(why) => {
+                self.message = Some(why.into());
+                return;
+            }
+        };
+        let op_name = spec.op.name();
+        for r in &mut self.rows {
+            r.state = FileState::Queued;
+            r.done_bytes = 0;
+            r.result = None;
+            r.selected = false;
+        }
+        let c = Arc::clone(&self.ctx);
+        let wake = Box::new(move || {
+            if let Some(ctx) = c.get() {
+                ctx.request_repaint_after(REPAINT_EVERY);
+            }
+        });
+        match Job::start(spec, Some(wake)) {
+            Ok(job) => {
+                self.run = Some(Run::new(job, op_name));
+                self.message = None;
+            }
+            Err(e) => self.message = Some(format!("Cannot start: {e}")),
+        }
+    }
+}
+
+impl eframe::App for RipcordApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        if ui.input(|i| i.viewport().close_requested()) && !self.request_close() {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        }
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}
+
+/// Paths from pasted text: one per line; `file://` URIs (as file managers copy them) decoded.
+pub fn parse_pasted(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.strip_prefix("file://") {
+            Some(rest) => PathBuf::from(percent_decode(rest)),
+            None => PathBuf::from(l),
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|c| hex(*c)),
+                b.get(i + 2).and_then(|c| hex(*c)),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pasted_uris() {
+        let v = parse_pasted("file:///tmp/a%20b.txt\n/etc/hosts\n\n");
+        assert_eq!(
+            v,
+            vec![PathBuf::from("/tmp/a b.txt"), PathBuf::from("/etc/hosts")]
+        );
+        assert_eq!(percent_decode("x%2"), std::ffi::OsString::from("x%2"));
+    }
+}

@@ -1,0 +1,103 @@
+//! The job's options: operation, its settings, threads, time limit, throttle, daemon mode.
+
+use egui::Ui;
+
+use super::Action;
+use super::model::{OpChoice, Settings};
+use crate::ops::hash::Algo;
+
+/// Draws the options. While a job runs only the throttle can change (it applies live).
+pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Action>) {
+    ui.add_enabled_ui(!running, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Operation:");
+            for op in OpChoice::ALL {
+                ui.selectable_value(&mut s.op, op, op.label());
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            match s.op {
+                OpChoice::Hash => {
+                    egui::ComboBox::from_label("Algorithm")
+                        .selected_text(s.algo.name())
+                        .show_ui(ui, |ui| {
+                            for a in Algo::ALL {
+                                ui.selectable_value(&mut s.algo, a, a.name());
+                            }
+                        });
+                }
+                OpChoice::Verify => {
+                    ui.label("List checksum files (.sha256, .b3, SHA256SUMS…); names in them are relative to their folder.");
+                }
+                OpChoice::Compress | OpChoice::Decompress => {
+                    if s.op == OpChoice::Compress {
+                        ui.add(egui::Slider::new(&mut s.level, 1..=19).text("Level"));
+                    }
+                    folder_choice(ui, "Output:", "beside each file", &mut s.out_dir, Action::PickOutDir, actions);
+                }
+                OpChoice::Copy => {
+                    folder_choice(ui, "Copy to:", "(choose a folder)", &mut s.copy_to, Action::PickCopyTo, actions);
+                    ui.checkbox(&mut s.copy_verify, "Verify after copy");
+                }
+            }
+            if s.op != OpChoice::Hash && s.op != OpChoice::Verify {
+                ui.checkbox(&mut s.overwrite, "Overwrite existing");
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            egui::ComboBox::from_label("Threads")
+                .selected_text(if s.threads == 0 { format!("auto ({cores})") } else { s.threads.to_string() })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut s.threads, 0, format!("auto ({cores})"));
+                    for n in 1..=cores.max(4) {
+                        ui.selectable_value(&mut s.threads, n, n.to_string());
+                    }
+                });
+            ui.separator();
+            ui.checkbox(&mut s.stop_after_on, "Stop after");
+            ui.add_enabled(
+                s.stop_after_on,
+                egui::DragValue::new(&mut s.stop_after_secs).range(1..=86_400).suffix(" s"),
+            );
+        });
+    });
+    ui.horizontal_wrapped(|ui| {
+        let before = (s.throttle_on, s.throttle_mb_s);
+        ui.checkbox(&mut s.throttle_on, "Throttle");
+        ui.add_enabled(
+            s.throttle_on,
+            egui::DragValue::new(&mut s.throttle_mb_s)
+                .range(0.1..=100_000.0)
+                .speed(1.0)
+                .suffix(" MB/s"),
+        );
+        if before != (s.throttle_on, s.throttle_mb_s) {
+            actions.push(Action::ThrottleChanged);
+        }
+        ui.separator();
+        ui.checkbox(&mut s.daemon, "Daemon mode: exit without waiting for running work")
+            .on_hover_text("Closing the window exits at once; unfinished outputs never appear under their final names.");
+    });
+}
+
+fn folder_choice(
+    ui: &mut Ui,
+    label: &str,
+    none: &str,
+    value: &mut Option<std::path::PathBuf>,
+    pick: Action,
+    actions: &mut Vec<Action>,
+) {
+    ui.label(label);
+    let shown = value
+        .as_ref()
+        .map_or_else(|| none.to_string(), |p| p.display().to_string());
+    ui.monospace(shown);
+    if ui.button("Choose…").clicked() {
+        actions.push(pick);
+    }
+    if value.is_some() && ui.small_button("×").on_hover_text("Reset").clicked() {
+        *value = None;
+    }
+}
