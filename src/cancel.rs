@@ -91,6 +91,10 @@ struct State {
 struct Node {
     /// `CANCELLED | PAUSED` bits mirrored from `state` so that `check` needs no lock.
     flags: AtomicU8,
+    /// Keeps the parent alive while this node lives: a parent reaches its children through
+    /// weak links only, so an intermediate token dropped by its owner must not cut a
+    /// grandchild off from the root's cancel.
+    _parent: Option<Arc<Node>>,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -219,10 +223,10 @@ impl Default for CancelToken {
 impl CancelToken {
     /// A fresh token: not cancelled, not paused, no deadline.
     pub fn new() -> Self {
-        Self::with_holds(0)
+        Self::with_holds(0, None)
     }
 
-    fn with_holds(pause_holds: i32) -> Self {
+    fn with_holds(pause_holds: i32, parent: Option<Arc<Node>>) -> Self {
         let st = State {
             reason: None,
             cancelled_at: None,
@@ -234,6 +238,7 @@ impl CancelToken {
         };
         let node = Node {
             flags: AtomicU8::new(if pause_holds > 0 { PAUSED } else { 0 }),
+            _parent: parent,
             state: Mutex::new(st),
             wake: Condvar::new(),
         };
@@ -246,7 +251,7 @@ impl CancelToken {
     /// cancelled or paused on its own without affecting this one.
     pub fn child(&self) -> CancelToken {
         let mut st = self.node.lock();
-        let child = CancelToken::with_holds(st.pause_holds);
+        let child = CancelToken::with_holds(st.pause_holds, Some(Arc::clone(&self.node)));
         if let (Some(reason), Some(at)) = (st.reason, st.cancelled_at) {
             child.node.cancel(reason, at);
         } else {
@@ -446,6 +451,14 @@ mod tests {
         assert_eq!(late.reason(), Some(Reason::User));
         assert_eq!(child.reason(), Some(Reason::Skip));
         assert!(parent.child().is_cancelled());
+    }
+
+    #[test]
+    fn grandchild_outlives_its_parent_handle() {
+        let root = CancelToken::new();
+        let grandchild = root.child().child();
+        root.cancel(Reason::User);
+        assert_eq!(grandchild.reason(), Some(Reason::User));
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub struct GuiArgs {
     /// Start the job at once.
     #[arg(long)]
     pub start: bool,
+    /// Turn the throttle on at this total rate (50MB/s, 1GiB/s).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub throttle: Option<u64>,
     /// Files and folders to list.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,

@@ -60,6 +60,10 @@ impl RipcordApp {
         if args.daemon {
             settings.daemon = true;
         }
+        if let Some(rate) = args.throttle {
+            settings.throttle_on = true;
+            settings.throttle_mb_s = rate as f32 / 1e6;
+        }
         let ctx: Arc<OnceLock<egui::Context>> = Arc::default();
         let c = Arc::clone(&ctx);
         let background = Background::new(Arc::new(move || {

@@ -1,0 +1,358 @@
+//! The window: headless with egui_kittest (clicking by label), and the real release binary
+//! under Xvfb driven with xdotool.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ripcord::cancel::Reason;
+use ripcord::cli::args::GuiArgs;
+use ripcord::gui::RipcordApp;
+use ripcord::gui::model::{FileState, OpChoice, Settings};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn write_file(path: &Path, len: usize) {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D ^ len as u64;
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
+}
+
+fn files(dir: &Path, n: usize, len: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("file{i}.bin"));
+            write_file(&p, len);
+            p
+        })
+        .collect()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Steps the UI until `cond` holds (the app's helper threads and workers run meanwhile).
+fn step_until(h: &mut Harness<'_, RipcordApp>, what: &str, mut cond: impl FnMut(&RipcordApp) -> bool) {
+    let end = Instant::now() + WAIT;
+    while !cond(h.state()) {
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        h.step();
+        std::thread::yield_now();
+    }
+}
+
+fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordApp> {
+    let n = paths.len();
+    let app = RipcordApp::new(
+        settings,
+        GuiArgs {
+            paths,
+            ..Default::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app);
+    step_until(&mut h, "files listed", |a| a.rows.len() == n);
+    h
+}
+
+fn throttled(op: OpChoice, mb_s: f32) -> Settings {
+    Settings {
+        op,
+        throttle_on: true,
+        throttle_mb_s: mb_s,
+        threads: 2,
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn cancel_mid_run_leaves_every_row_cancelled_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let paths = files(&src, 3, 8 << 20);
+    let mut s = throttled(OpChoice::Compress, 2.0);
+    s.out_dir = Some(out.clone());
+    let mut h = harness(s, paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "stopped", |a| !a.is_running());
+    h.step();
+    let app = h.state();
+    assert!(
+        app.rows.iter().all(|r| r.state == FileState::Cancelled(Reason::User)),
+        "{:?}",
+        app.rows.iter().map(|r| &r.state).collect::<Vec<_>>()
+    );
+    let msg = app.message().unwrap_or_default().to_string();
+    assert!(msg.starts_with("Cancelled after "), "{msg}");
+    assert!(h.query_by_label_contains("Cancelled after").is_some());
+    assert!(entries(&out).is_empty(), "left {:?}", entries(&out));
+    assert_eq!(entries(&src).len(), 3);
+}
+
+#[test]
+fn pause_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 4 << 20);
+    let mut h = harness(throttled(OpChoice::Hash, 8.0), paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    h.get_by_label("Pause").click();
+    h.step();
+    assert!(h.query_by_label("Resume").is_some());
+    assert!(h.query_by_label_contains("paused").is_some());
+    h.get_by_label("Resume").click();
+    step_until(&mut h, "finished", |a| !a.is_running());
+    assert!(h.state().rows.iter().all(|r| r.state == FileState::Done));
+    assert!(h.query_by_label("Save manifest…").is_some());
+}
+
+#[test]
+fn skip_one_row_the_others_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 3 << 20);
+    let mut s = throttled(OpChoice::Hash, 4.0);
+    s.threads = 1;
+    let mut h = harness(s, paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "first row running", |a| a.rows[0].state == FileState::Running);
+    h.step();
+    h.get_by_label("Skip").click();
+    step_until(&mut h, "finished", |a| !a.is_running());
+    let rows = &h.state().rows;
+    assert_eq!(rows[0].state, FileState::Cancelled(Reason::Skip));
+    assert_eq!(rows[1].state, FileState::Done);
+    assert_eq!(rows[2].state, FileState::Done);
+}
+
+#[test]
+fn close_with_daemon_off_stops_then_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 8 << 20);
+    let mut h = harness(throttled(OpChoice::Hash, 1.0), paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    assert!(!h.state_mut().request_close(), "must not close while work runs");
+    h.step();
+    assert!(h.query_by_label_contains("Stopping…").is_some());
+    step_until(&mut h, "closed by itself", RipcordApp::close_now);
+    assert!(!h.state().is_running());
+    let rows = &h.state().rows;
+    assert!(rows.iter().all(|r| r.state == FileState::Cancelled(Reason::Shutdown)));
+}
+
+#[test]
+fn close_with_daemon_on_closes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 8 << 20);
+    let mut s = throttled(OpChoice::Hash, 1.0);
+    s.daemon = true;
+    let mut h = harness(s, paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    assert!(h.state_mut().request_close(), "daemon mode closes at once");
+    assert!(h.state().close_now());
+}
+
+#[test]
+fn daemon_checkbox_and_settings_survive_a_restart() {
+    #[derive(Default)]
+    struct Mem(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Mem {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_string(), value);
+        }
+        fn flush(&mut self) {}
+    }
+    let mut h = harness(Settings::default(), Vec::new());
+    h.get_by_label("Daemon mode: exit without waiting for running work").click();
+    h.get_by_label("Compress").click();
+    h.step();
+    assert!(h.state().settings.daemon);
+    let mut store = Mem::default();
+    eframe::App::save(h.state_mut(), &mut store);
+    let back: Settings = eframe::get_value(&store, eframe::APP_KEY).unwrap();
+    assert_eq!(back, h.state().settings);
+    assert_eq!(back.op, OpChoice::Compress);
+    let app = RipcordApp::new(back, GuiArgs::default());
+    assert!(app.settings.daemon);
+}
+
+// ---- The real window, under Xvfb ----
+
+struct Display {
+    xvfb: Child,
+    name: String,
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.xvfb.kill();
+        let _ = self.xvfb.wait();
+    }
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Starts Xvfb on a free display; `None` (skip) only outside CI.
+fn xvfb() -> Option<Display> {
+    if !have("Xvfb") || !have("xdotool") {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but Xvfb or xdotool is missing");
+        eprintln!("skipping: Xvfb or xdotool not installed");
+        return None;
+    }
+    for n in 90..130 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            continue;
+        }
+        let name = format!(":{n}");
+        let xvfb = Command::new("Xvfb")
+            .args([&name, "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + WAIT;
+        while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            assert!(Instant::now() < end, "Xvfb did not start");
+            std::thread::yield_now();
+        }
+        return Some(Display { xvfb, name });
+    }
+    panic!("no free X display");
+}
+
+fn xdotool(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool").env("DISPLAY", display).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn launch(display: &Display, home: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+    cmd.env("DISPLAY", &display.name)
+        .env("XDG_DATA_HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env_remove("WAYLAND_DISPLAY")
+        .arg("gui")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let end = Instant::now() + WAIT;
+    let win = loop {
+        let w = xdotool(&display.name, &["search", "--name", "^Ripcord$"]);
+        if let Some(first) = w.lines().next() {
+            break first.to_string();
+        }
+        assert!(Instant::now() < end, "the window did not appear");
+        std::thread::yield_now();
+    };
+    (child, win)
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+}
+
+fn key(display: &Display, win: &str, k: &str) {
+    xdotool(&display.name, &["windowfocus", "--sync", win]);
+    xdotool(&display.name, &["key", "--window", win, k]);
+}
+
+fn wait_for_file(dir: &Path, pred: impl Fn(&str) -> bool) {
+    let end = Instant::now() + WAIT;
+    while !entries(dir).iter().any(|n| pred(n)) {
+        assert!(Instant::now() < end, "no matching file appeared in {}", dir.display());
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn real_window_escape_cancels_and_ctrl_q_closes() {
+    let Some(display) = xvfb() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 8 << 20);
+    let mut args = vec!["--op", "compress", "--start", "--throttle", "1MB/s", "--"];
+    let p: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    args.extend(p.iter().map(String::as_str));
+    let (mut child, win) = launch(&display, home.path(), &args, &[("RIPCORD_NO_TMPFILE", "1")]);
+    // Compression has begun once its temporary exists.
+    wait_for_file(dir.path(), |n| n.starts_with(".ripcord-"));
+    key(&display, &win, "Escape");
+    let end = Instant::now() + WAIT;
+    while entries(dir.path()).iter().any(|n| n.starts_with(".ripcord-")) {
+        assert!(Instant::now() < end, "Esc did not cancel");
+        std::thread::yield_now();
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the window closed on Esc");
+    assert!(!entries(dir.path()).iter().any(|n| n.ends_with(".zst")));
+    key(&display, &win, "ctrl+q");
+    let status = wait_exit(&mut child, WAIT).expect("Ctrl+Q did not close the window");
+    assert!(status.success());
+}
+
+#[test]
+fn real_window_ctrl_q_in_daemon_mode_exits_at_once() {
+    let Some(display) = xvfb() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 8 << 20);
+    let mut args = vec!["--op", "compress", "--daemon", "--start", "--throttle", "1MB/s", "--"];
+    let p: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    args.extend(p.iter().map(String::as_str));
+    let (mut child, win) = launch(&display, home.path(), &args, &[("RIPCORD_NO_TMPFILE", "1")]);
+    wait_for_file(dir.path(), |n| n.starts_with(".ripcord-"));
+    let t0 = Instant::now();
+    key(&display, &win, "ctrl+q");
+    let status = wait_exit(&mut child, WAIT).expect("Ctrl+Q did not close the window");
+    let took = t0.elapsed();
+    eprintln!("daemon-mode exit took {took:?}");
+    assert!(status.success());
+    assert!(took < Duration::from_millis(1500), "daemon exit took {took:?}");
+    // Nothing incomplete under a final name, and the temporaries are gone too.
+    let left = entries(dir.path());
+    assert!(!left.iter().any(|n| n.ends_with(".zst")), "{left:?}");
+}
