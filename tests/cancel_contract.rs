@@ -44,7 +44,10 @@ fn wait_for(job: &Job, mut pred: impl FnMut(&Event) -> bool) -> Vec<Event> {
     let mut seen = Vec::new();
     loop {
         let left = end.saturating_duration_since(Instant::now());
-        let ev = job.events().recv_timeout(left).expect("timed out waiting for an event");
+        let ev = job
+            .events()
+            .recv_timeout(left)
+            .expect("timed out waiting for an event");
         let hit = pred(&ev);
         seen.push(ev);
         if hit {
@@ -204,7 +207,19 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
     std::fs::create_dir(&zdir).unwrap();
     let zsrc = zdir.join("big.bin");
     std::fs::copy(&src, &zsrc).unwrap();
-    let (_, s) = finish(Job::start(spec(Operation::Compress { level: 1, out_dir: None }, vec![zsrc.clone()]), None).unwrap());
+    let (_, s) = finish(
+        Job::start(
+            spec(
+                Operation::Compress {
+                    level: 1,
+                    out_dir: None,
+                },
+                vec![zsrc.clone()],
+            ),
+            None,
+        )
+        .unwrap(),
+    );
     assert_eq!(s.done, 1);
     std::fs::remove_file(&zsrc).unwrap();
     let zst = zdir.join("big.bin.zst");
@@ -213,9 +228,26 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
 
     let ops = [
         (Operation::Hash { algo: Algo::Sha256 }, src.clone()),
-        (Operation::Compress { level: 3, out_dir: Some(out.clone()) }, src.clone()),
-        (Operation::Decompress { out_dir: Some(out.clone()) }, zst.clone()),
-        (Operation::Copy { to: out.clone(), verify: true }, src.clone()),
+        (
+            Operation::Compress {
+                level: 3,
+                out_dir: Some(out.clone()),
+            },
+            src.clone(),
+        ),
+        (
+            Operation::Decompress {
+                out_dir: Some(out.clone()),
+            },
+            zst.clone(),
+        ),
+        (
+            Operation::Copy {
+                to: out.clone(),
+                verify: true,
+            },
+            src.clone(),
+        ),
     ];
     for (op, input) in ops {
         let name = op.name();
@@ -229,7 +261,16 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
         assert_eq!(summary.cancelled, 1, "{name}: {events:?}");
         let lat = summary.stop_latency.unwrap();
         assert!(lat < Duration::from_secs(2), "{name}: stop took {lat:?}");
-        assert!(events.iter().any(|e| matches!(e, Event::Cancelled { reason: Reason::User, .. })), "{name}");
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                Event::Cancelled {
+                    reason: Reason::User,
+                    ..
+                }
+            )),
+            "{name}"
+        );
         assert!(names(&out).is_empty(), "{name} left {:?}", names(&out));
         assert_eq!(names(&zdir), vec!["big.bin.zst".to_string()], "{name}");
     }
@@ -260,7 +301,10 @@ fn pause_stops_progress_and_resume_continues() {
             break;
         }
         last = now;
-        assert!(Instant::now() < settle_end, "progress never stopped while paused");
+        assert!(
+            Instant::now() < settle_end,
+            "progress never stopped while paused"
+        );
     }
     job.resume();
     let (_, summary) = finish(job);
@@ -289,10 +333,18 @@ fn skip_one_file_the_others_go_on() {
     assert_eq!(summary.done, 2, "{events:?}");
     assert_eq!(summary.cancelled, 2);
     for id in [0, 2] {
-        assert!(events.iter().any(|e| matches!(e, Event::Cancelled { id: i, reason: Reason::Skip } if *i == id)));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Cancelled { id: i, reason: Reason::Skip } if *i == id))
+        );
     }
     for id in [1, 3] {
-        assert!(events.iter().any(|e| matches!(e, Event::Done { id: i, outcome: Outcome::Digest(_) } if *i == id)));
+        assert!(
+            events.iter().any(
+                |e| matches!(e, Event::Done { id: i, outcome: Outcome::Digest(_) } if *i == id)
+            )
+        );
     }
     assert_eq!(summary.cancel_reason, None);
 }
@@ -307,7 +359,13 @@ fn deadline_cancels_the_job_with_its_reason() {
     s.deadline = Some(Duration::from_millis(300));
     let (events, summary) = finish(Job::start(s, None).unwrap());
     assert_eq!(summary.cancel_reason, Some(Reason::Deadline));
-    assert!(events.iter().any(|e| matches!(e, Event::Cancelled { reason: Reason::Deadline, .. })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Cancelled {
+            reason: Reason::Deadline,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -358,15 +416,24 @@ fn many_files_each_get_exactly_one_final_event() {
     let (events, summary) = finish(job);
     let mut finals = vec![0u32; 1200];
     for e in &events {
-        if let Event::Done { id, .. } | Event::Failed { id, .. } | Event::Cancelled { id, .. } | Event::Skipped { id, .. } = e {
+        if let Event::Done { id, .. }
+        | Event::Failed { id, .. }
+        | Event::Cancelled { id, .. }
+        | Event::Skipped { id, .. } = e
+        {
             finals[*id] += 1;
         }
     }
-    assert!(finals.iter().all(|&n| n == 1), "some file had no or two final events");
+    assert!(
+        finals.iter().all(|&n| n == 1),
+        "some file had no or two final events"
+    );
     assert_eq!(summary.done, 1200);
 
     // And cancelled half-way, still exactly one each.
-    let inputs: Vec<PathBuf> = (0..600).map(|i| dir.path().join(format!("{i:04}.txt"))).collect();
+    let inputs: Vec<PathBuf> = (0..600)
+        .map(|i| dir.path().join(format!("{i:04}.txt")))
+        .collect();
     let mut s = spec(Operation::Hash { algo: Algo::Sha256 }, inputs);
     s.throttle = Some(200_000);
     let job = Job::start(s, None).unwrap();
@@ -377,11 +444,18 @@ fn many_files_each_get_exactly_one_final_event() {
     seen.extend(events);
     let mut finals = vec![0u32; 600];
     for e in &seen {
-        if let Event::Done { id, .. } | Event::Failed { id, .. } | Event::Cancelled { id, .. } | Event::Skipped { id, .. } = e {
+        if let Event::Done { id, .. }
+        | Event::Failed { id, .. }
+        | Event::Cancelled { id, .. }
+        | Event::Skipped { id, .. } = e
+        {
             finals[*id] += 1;
         }
     }
-    assert!(finals.iter().all(|&n| n == 1), "some file had no or two final events");
+    assert!(
+        finals.iter().all(|&n| n == 1),
+        "some file had no or two final events"
+    );
     assert!(summary.cancelled > 0);
     assert_eq!(summary.done + summary.cancelled + summary.failed, 600);
 }

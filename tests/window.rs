@@ -47,10 +47,27 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 /// Steps the UI until `cond` holds (the app's helper threads and workers run meanwhile).
-fn step_until(h: &mut Harness<'_, RipcordApp>, what: &str, mut cond: impl FnMut(&RipcordApp) -> bool) {
+fn step_until(
+    h: &mut Harness<'_, RipcordApp>,
+    what: &str,
+    mut cond: impl FnMut(&RipcordApp) -> bool,
+) {
     let end = Instant::now() + WAIT;
     while !cond(h.state()) {
         assert!(Instant::now() < end, "timed out waiting for: {what}");
+        h.step();
+        std::thread::yield_now();
+    }
+}
+
+/// Steps the UI until a widget whose label contains `label` is shown.
+fn step_until_shown(h: &mut Harness<'_, RipcordApp>, label: &str) {
+    let end = Instant::now() + WAIT;
+    while h.query_all_by_label_contains(label).next().is_none() {
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for '{label}' to show"
+        );
         h.step();
         std::thread::yield_now();
     }
@@ -94,13 +111,17 @@ fn cancel_mid_run_leaves_every_row_cancelled_and_no_output() {
     s.out_dir = Some(out.clone());
     let mut h = harness(s, paths);
     h.get_by_label("Start").click();
-    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    step_until(&mut h, "running", |a| {
+        a.rows.iter().any(|r| r.done_bytes > 0)
+    });
     h.get_by_label("Cancel").click();
     step_until(&mut h, "stopped", |a| !a.is_running());
     h.step();
     let app = h.state();
     assert!(
-        app.rows.iter().all(|r| r.state == FileState::Cancelled(Reason::User)),
+        app.rows
+            .iter()
+            .all(|r| r.state == FileState::Cancelled(Reason::User)),
         "{:?}",
         app.rows.iter().map(|r| &r.state).collect::<Vec<_>>()
     );
@@ -117,11 +138,25 @@ fn pause_and_resume() {
     let paths = files(dir.path(), 2, 4 << 20);
     let mut h = harness(throttled(OpChoice::Hash, 8.0), paths);
     h.get_by_label("Start").click();
-    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    step_until(&mut h, "running", |a| {
+        a.rows.iter().any(|r| r.done_bytes > 0)
+    });
     h.get_by_label("Pause").click();
-    h.step();
-    assert!(h.query_by_label("Resume").is_some());
-    assert!(h.query_by_label_contains("paused").is_some());
+    step_until_shown(&mut h, "Resume");
+    step_until_shown(&mut h, "paused");
+    // Paused: the bytes done stay put however many frames pass.
+    let frozen: u64 = h.state().rows.iter().map(|r| r.done_bytes).sum();
+    for _ in 0..3 {
+        let end = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < end {
+            h.step();
+        }
+        let now: u64 = h.state().rows.iter().map(|r| r.done_bytes).sum();
+        assert!(
+            now <= frozen + (2 << 20),
+            "progress moved while paused: {frozen} -> {now}"
+        );
+    }
     h.get_by_label("Resume").click();
     step_until(&mut h, "finished", |a| !a.is_running());
     assert!(h.state().rows.iter().all(|r| r.state == FileState::Done));
@@ -136,7 +171,9 @@ fn skip_one_row_the_others_finish() {
     s.threads = 1;
     let mut h = harness(s, paths);
     h.get_by_label("Start").click();
-    step_until(&mut h, "first row running", |a| a.rows[0].state == FileState::Running);
+    step_until(&mut h, "first row running", |a| {
+        a.rows[0].state == FileState::Running
+    });
     h.step();
     h.get_by_label("Skip").click();
     step_until(&mut h, "finished", |a| !a.is_running());
@@ -152,14 +189,21 @@ fn close_with_daemon_off_stops_then_closes() {
     let paths = files(dir.path(), 2, 8 << 20);
     let mut h = harness(throttled(OpChoice::Hash, 1.0), paths);
     h.get_by_label("Start").click();
-    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
-    assert!(!h.state_mut().request_close(), "must not close while work runs");
-    h.step();
-    assert!(h.query_by_label_contains("Stopping…").is_some());
+    step_until(&mut h, "running", |a| {
+        a.rows.iter().any(|r| r.done_bytes > 0)
+    });
+    assert!(
+        !h.state_mut().request_close(),
+        "must not close while work runs"
+    );
+    step_until_shown(&mut h, "Stopping…");
     step_until(&mut h, "closed by itself", RipcordApp::close_now);
     assert!(!h.state().is_running());
     let rows = &h.state().rows;
-    assert!(rows.iter().all(|r| r.state == FileState::Cancelled(Reason::Shutdown)));
+    assert!(
+        rows.iter()
+            .all(|r| r.state == FileState::Cancelled(Reason::Shutdown))
+    );
 }
 
 #[test]
@@ -170,7 +214,9 @@ fn close_with_daemon_on_closes_at_once() {
     s.daemon = true;
     let mut h = harness(s, paths);
     h.get_by_label("Start").click();
-    step_until(&mut h, "running", |a| a.rows.iter().any(|r| r.done_bytes > 0));
+    step_until(&mut h, "running", |a| {
+        a.rows.iter().any(|r| r.done_bytes > 0)
+    });
     assert!(h.state_mut().request_close(), "daemon mode closes at once");
     assert!(h.state().close_now());
 }
@@ -186,10 +232,14 @@ fn daemon_checkbox_and_settings_survive_a_restart() {
         fn set_string(&mut self, key: &str, value: String) {
             self.0.insert(key.to_string(), value);
         }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
         fn flush(&mut self) {}
     }
     let mut h = harness(Settings::default(), Vec::new());
-    h.get_by_label("Daemon mode: exit without waiting for running work").click();
+    h.get_by_label("Daemon mode: exit without waiting for running work")
+        .click();
     h.get_by_label("Compress").click();
     h.step();
     assert!(h.state().settings.daemon);
@@ -227,12 +277,17 @@ fn have(cmd: &str) -> bool {
 /// Starts Xvfb on a free display; `None` (skip) only outside CI.
 fn xvfb() -> Option<Display> {
     if !have("Xvfb") || !have("xdotool") {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but Xvfb or xdotool is missing");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but Xvfb or xdotool is missing"
+        );
         eprintln!("skipping: Xvfb or xdotool not installed");
         return None;
     }
     for n in 90..130 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        {
             continue;
         }
         let name = format!(":{n}");
@@ -253,7 +308,11 @@ fn xvfb() -> Option<Display> {
 }
 
 fn xdotool(display: &str, args: &[&str]) -> String {
-    let out = Command::new("xdotool").env("DISPLAY", display).args(args).output().unwrap();
+    let out = Command::new("xdotool")
+        .env("DISPLAY", display)
+        .args(args)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -273,7 +332,10 @@ fn launch(display: &Display, home: &Path, args: &[&str], env: &[(&str, &str)]) -
     let child = cmd.spawn().unwrap();
     let end = Instant::now() + WAIT;
     let win = loop {
-        let w = xdotool(&display.name, &["search", "--name", "^Ripcord$"]);
+        let w = xdotool(
+            &display.name,
+            &["search", "--onlyvisible", "--name", "^Ripcord$"],
+        );
         if let Some(first) = w.lines().next() {
             break first.to_string();
         }
@@ -296,15 +358,25 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
     }
 }
 
+/// Focuses the window (there is no window manager to do it) and types `k` through XTEST,
+/// as a person's keyboard would.
 fn key(display: &Display, win: &str, k: &str) {
-    xdotool(&display.name, &["windowfocus", "--sync", win]);
-    xdotool(&display.name, &["key", "--window", win, k]);
+    let end = Instant::now() + WAIT;
+    while xdotool(&display.name, &["getwindowfocus"]) != win {
+        xdotool(&display.name, &["windowfocus", "--sync", win]);
+        assert!(Instant::now() < end, "could not focus the window");
+    }
+    xdotool(&display.name, &["key", "--clearmodifiers", k]);
 }
 
 fn wait_for_file(dir: &Path, pred: impl Fn(&str) -> bool) {
     let end = Instant::now() + WAIT;
     while !entries(dir).iter().any(|n| pred(n)) {
-        assert!(Instant::now() < end, "no matching file appeared in {}", dir.display());
+        assert!(
+            Instant::now() < end,
+            "no matching file appeared in {}",
+            dir.display()
+        );
         std::thread::yield_now();
     }
 }
@@ -323,11 +395,17 @@ fn real_window_escape_cancels_and_ctrl_q_closes() {
     wait_for_file(dir.path(), |n| n.starts_with(".ripcord-"));
     key(&display, &win, "Escape");
     let end = Instant::now() + WAIT;
-    while entries(dir.path()).iter().any(|n| n.starts_with(".ripcord-")) {
+    while entries(dir.path())
+        .iter()
+        .any(|n| n.starts_with(".ripcord-"))
+    {
         assert!(Instant::now() < end, "Esc did not cancel");
         std::thread::yield_now();
     }
-    assert!(child.try_wait().unwrap().is_none(), "the window closed on Esc");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the window closed on Esc"
+    );
     assert!(!entries(dir.path()).iter().any(|n| n.ends_with(".zst")));
     key(&display, &win, "ctrl+q");
     let status = wait_exit(&mut child, WAIT).expect("Ctrl+Q did not close the window");
@@ -340,7 +418,15 @@ fn real_window_ctrl_q_in_daemon_mode_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 2, 8 << 20);
-    let mut args = vec!["--op", "compress", "--daemon", "--start", "--throttle", "1MB/s", "--"];
+    let mut args = vec![
+        "--op",
+        "compress",
+        "--daemon",
+        "--start",
+        "--throttle",
+        "1MB/s",
+        "--",
+    ];
     let p: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(p.iter().map(String::as_str));
     let (mut child, win) = launch(&display, home.path(), &args, &[("RIPCORD_NO_TMPFILE", "1")]);
@@ -350,8 +436,11 @@ fn real_window_ctrl_q_in_daemon_mode_exits_at_once() {
     let status = wait_exit(&mut child, WAIT).expect("Ctrl+Q did not close the window");
     let took = t0.elapsed();
     eprintln!("daemon-mode exit took {took:?}");
-    assert!(status.success());
-    assert!(took < Duration::from_millis(1500), "daemon exit took {took:?}");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "daemon exit took {took:?}"
+    );
     // Nothing incomplete under a final name, and the temporaries are gone too.
     let left = entries(dir.path());
     assert!(!left.iter().any(|n| n.ends_with(".zst")), "{left:?}");
