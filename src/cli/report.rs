@@ -212,25 +212,25 @@ impl Reporter {
         let mut msg = Some(format!("ripcord: {error}"));
         let mut check = Check::None;
         let is_entry = group.is_some_and(|g| self.groups.contains_key(&g));
-        if let Kind::Verify { ignore_missing, .. } = self.kind {
-            if is_entry {
-                let missing = matches!(error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
-                if missing && ignore_missing {
-                    msg = None;
-                    check = Check::Missing;
-                } else {
-                    // coreutils' wording: the name and the system's message, nothing more.
-                    if let Error::Io { source, .. } = error {
-                        msg = Some(format!(
-                            "ripcord: {}: {}",
-                            path.display(),
-                            crate::error::describe_io(source)
-                        ));
-                    }
-                    out = display_name(&path);
-                    out.extend_from_slice(b": FAILED open or read\n");
-                    check = Check::Unreadable;
+        if let Kind::Verify { ignore_missing, .. } = self.kind
+            && is_entry
+        {
+            let missing = matches!(error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+            if missing && ignore_missing {
+                msg = None;
+                check = Check::Missing;
+            } else {
+                // coreutils' wording: the name and the system's message, nothing more.
+                if let Error::Io { source, .. } = error {
+                    msg = Some(format!(
+                        "ripcord: {}: {}",
+                        path.display(),
+                        crate::error::describe_io(source)
+                    ));
                 }
+                out = display_name(&path);
+                out.extend_from_slice(b": FAILED open or read\n");
+                check = Check::Unreadable;
             }
         }
         if check != Check::Missing {

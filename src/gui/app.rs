@@ -154,7 +154,7 @@ impl RipcordApp {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_init(|| ctx.clone());
         let mut actions = Vec::new();
-        self.poll_background(&mut actions);
+        self.poll_background();
         self.poll_job(&ctx);
         self.shortcuts(&ctx, &mut actions);
         let dropped: Vec<PathBuf> = ctx.input(|i| {
@@ -259,7 +259,7 @@ impl RipcordApp {
         }
     }
 
-    fn poll_background(&mut self, actions: &mut Vec<Action>) {
+    fn poll_background(&mut self) {
         for reply in self.background.replies() {
             match reply {
                 Reply::DialogsAvailable(ok) => self.dialogs_available = Some(ok),
@@ -276,7 +276,7 @@ impl RipcordApp {
                 Reply::NotAdded(path, why) => {
                     self.message = Some(format!("Not added: {}: {why}", path.display()));
                 }
-                Reply::Picked(purpose, picked) => self.picked(purpose, picked, actions),
+                Reply::Picked(purpose, picked) => self.picked(purpose, picked),
                 Reply::Saved(Ok(p)) => {
                     self.message = Some(format!("Manifest saved: {}", p.display()))
                 }
@@ -285,7 +285,7 @@ impl RipcordApp {
         }
     }
 
-    fn picked(&mut self, purpose: Purpose, picked: Option<Vec<PathBuf>>, _actions: &mut [Action]) {
+    fn picked(&mut self, purpose: Purpose, picked: Option<Vec<PathBuf>>) {
         let Some(mut paths) = picked else {
             self.manifest_body = None;
             return;
@@ -364,10 +364,10 @@ impl RipcordApp {
             }
         }
         for (id, bytes) in progress.running {
-            if let Some(r) = self.rows.get_mut(id) {
-                if r.state == FileState::Running {
-                    r.done_bytes = bytes;
-                }
+            if let Some(r) = self.rows.get_mut(id)
+                && r.state == FileState::Running
+            {
+                r.done_bytes = bytes;
             }
         }
         if let Some(summary) = finished {
@@ -515,18 +515,18 @@ impl RipcordApp {
             }
             Action::Start => self.start(),
             Action::Cancel => {
-                if let Some(run) = &mut self.run {
-                    if let Some(job) = &run.job {
-                        run.cancel_clicked = Some(Instant::now());
-                        job.cancel(Reason::User);
-                    }
+                if let Some(run) = &mut self.run
+                    && let Some(job) = &run.job
+                {
+                    run.cancel_clicked = Some(Instant::now());
+                    job.cancel(Reason::User);
                 }
             }
             Action::TogglePause => {
-                if let Some(run) = &mut self.run {
-                    if run.is_active() {
-                        run.toggle_pause();
-                    }
+                if let Some(run) = &mut self.run
+                    && run.is_active()
+                {
+                    run.toggle_pause();
                 }
             }
             Action::Skip(i) => {
@@ -635,15 +635,15 @@ fn percent_decode(s: &str) -> std::ffi::OsString {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
                 b.get(i + 1).and_then(|c| hex(*c)),
                 b.get(i + 2).and_then(|c| hex(*c)),
-            ) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;

@@ -13,6 +13,9 @@ use crate::output::AtomicOutput;
 /// Files found per message while expanding folders.
 const LIST_BATCH_FILES: usize = 2000;
 
+/// A file found by listing: its path, size, and the base folder it was found under.
+pub type Found = (PathBuf, u64, Option<PathBuf>);
+
 /// What a dialog was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -36,7 +39,7 @@ pub enum Reply {
     /// Whether a file dialog can be shown at all on this machine.
     DialogsAvailable(bool),
     /// Files found: path, size, base folder.
-    Found(Vec<(PathBuf, u64, Option<PathBuf>)>),
+    Found(Vec<Found>),
     /// One `add_paths` call has finished listing.
     ListingDone,
     /// A path that could not be added, and why.
@@ -173,9 +176,9 @@ pub fn reveal(path: &Path) {
 fn list(
     root: &Path,
     token: &CancelToken,
-    batch: &mut Vec<(PathBuf, u64, Option<PathBuf>)>,
+    batch: &mut Vec<Found>,
     replies: &mut Vec<Reply>,
-    flush: &mut dyn FnMut(Vec<(PathBuf, u64, Option<PathBuf>)>),
+    flush: &mut dyn FnMut(Vec<Found>),
 ) {
     let meta = match fs::metadata(root) {
         Ok(m) => m,

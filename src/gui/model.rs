@@ -103,7 +103,7 @@ impl Settings {
     /// The throttle in bytes per second, if on.
     pub fn throttle(&self) -> Option<u64> {
         (self.throttle_on && self.throttle_mb_s > 0.0)
-            .then(|| (self.throttle_mb_s as f64 * 1e6) as u64)
+            .then_some((self.throttle_mb_s as f64 * 1e6) as u64)
     }
 
     /// The operation these settings describe, or why it cannot run yet.

@@ -39,10 +39,10 @@ pub fn show(ui: &mut Ui, run: Option<&Run>, t: &Totals, message: Option<&str>) {
             human_bytes(t.bytes_total),
             human_bytes(rate as u64),
         );
-        if run.is_active() {
-            if let Some(left) = eta(t.bytes_done, t.bytes_total, rate) {
-                line += &format!(" · ETA {}", human_duration(left));
-            }
+        if run.is_active()
+            && let Some(left) = eta(t.bytes_done, t.bytes_total, rate)
+        {
+            line += &format!(" · ETA {}", human_duration(left));
         }
         line += &format!(" · elapsed {}", human_duration(run.elapsed()));
         if run.is_paused() {

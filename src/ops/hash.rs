@@ -284,10 +284,10 @@ pub(crate) fn check_unchanged(path: &Path, expected: u64, got: u64) -> Result<()
             got,
         });
     }
-    if let Err(e) = std::fs::symlink_metadata(path) {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            return Err(Error::invalid(path, "file was removed while being read"));
-        }
+    if let Err(e) = std::fs::symlink_metadata(path)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Err(Error::invalid(path, "file was removed while being read"));
     }
     Ok(())
 }
