@@ -14,8 +14,8 @@ use super::{Ctx, Stop, read_full, with_scratch};
 use crate::error::Error;
 use crate::output::AtomicOutput;
 
-/// Bytes moved between two stop checks (~1–2 ms of page-cache copying).
-pub const COPY_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes moved between two stop checks (well under a millisecond of page-cache copying).
+pub const COPY_CHUNK_BYTES: usize = 1024 * 1024;
 /// Chunk when the data passes through user space (read/write, verify).
 pub const COPY_RW_CHUNK_BYTES: usize = 1024 * 1024;
 

@@ -18,7 +18,7 @@ use crate::error::Error;
 /// this is well under a millisecond of work.
 pub const HASH_CHUNK_BYTES: usize = 256 * 1024;
 /// BLAKE3 spreads each chunk over both cores, so it takes bigger chunks for the same latency.
-pub const BLAKE3_CHUNK_BYTES: usize = 1024 * 1024;
+pub const BLAKE3_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// A checksum algorithm.
 #[derive(

@@ -23,7 +23,7 @@ pub const COMPRESS_CHUNK_BYTES: usize = 256 * 1024;
 /// Compressed input read per step when decompressing.
 pub const DECOMPRESS_IN_BYTES: usize = 128 * 1024;
 /// Decompressed output produced per step (and so between two stop checks).
-pub const DECOMPRESS_OUT_BYTES: usize = 512 * 1024;
+pub const DECOMPRESS_OUT_BYTES: usize = 256 * 1024;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
