@@ -255,6 +255,20 @@ pub fn hash_reader(
         .metadata()
         .map_err(|e| Error::io(path, "read", e))?
         .len();
+    let total = feed_all(path, file, hasher, chunk, ctx)?;
+    check_unchanged(path, expected, total)?;
+    Ok(total)
+}
+
+/// Feeds the rest of an open file to `hasher` in chunks of `chunk` bytes, checking `ctx`
+/// between chunks. Returns the number of bytes read.
+pub fn feed_all(
+    path: &Path,
+    file: &mut File,
+    hasher: &mut Hasher,
+    chunk: usize,
+    ctx: &Ctx,
+) -> Result<u64, Stop> {
     let mut total = 0u64;
     with_scratch(chunk, |buf| -> Result<(), Stop> {
         loop {
@@ -270,7 +284,6 @@ pub fn hash_reader(
             }
         }
     })?;
-    check_unchanged(path, expected, total)?;
     Ok(total)
 }
 
