@@ -173,7 +173,7 @@ fn keep_partial_saves_only_finished_lines_marked_partial() {
             let text = std::fs::read_to_string(&m).unwrap();
             assert!(text.starts_with("# partial: cancelled"), "{text}");
             let lines = text.lines().count();
-            assert!(lines >= 2 && lines < 41, "{lines}");
+            assert!((2..41).contains(&lines), "{lines}");
             assert!(
                 tool(d.path(), "sha256sum", &["-c", "m.sha256"])
                     .status
