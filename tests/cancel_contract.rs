@@ -13,30 +13,15 @@ use ripcord::cancel::{CancelToken, Cancelled, Reason};
 use ripcord::engine::{Event, Job, JobSpec, Operation, Outcome, Summary};
 use ripcord::ops::hash::Algo;
 
-const WAIT: Duration = Duration::from_secs(20);
+mod common;
+use common::entries;
 
+/// Writes `len` incompressible bytes, so that zstd works for real.
 fn write_file(path: &Path, len: usize) {
-    // xorshift: incompressible enough that zstd works for real.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ len as u64;
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    data.truncate(len);
-    std::fs::write(path, data).unwrap();
+    common::file(path, len, len as u64);
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Waits for an event matching `pred`, failing the test after `WAIT`.
 fn wait_for(job: &Job, mut pred: impl FnMut(&Event) -> bool) -> Vec<Event> {
@@ -271,8 +256,8 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
             )),
             "{name}"
         );
-        assert!(names(&out).is_empty(), "{name} left {:?}", names(&out));
-        assert_eq!(names(&zdir), vec!["big.bin.zst".to_string()], "{name}");
+        assert!(entries(&out).is_empty(), "{name} left {:?}", entries(&out));
+        assert_eq!(entries(&zdir), vec!["big.bin.zst".to_string()], "{name}");
     }
     assert_eq!(std::fs::read(&src).unwrap(), before, "the source changed");
 }
@@ -402,6 +387,24 @@ fn join_with_a_limit_names_the_busy_workers() {
     job.detach();
 }
 
+/// Every id below `n` has exactly one final event among `events`.
+fn assert_one_final_event_each(events: &[Event], n: usize) {
+    let mut finals = vec![0u32; n];
+    for e in events {
+        if let Event::Done { id, .. }
+        | Event::Failed { id, .. }
+        | Event::Cancelled { id, .. }
+        | Event::Skipped { id, .. } = e
+        {
+            finals[*id] += 1;
+        }
+    }
+    assert!(
+        finals.iter().all(|&c| c == 1),
+        "some file had no or two final events"
+    );
+}
+
 #[test]
 fn many_files_each_get_exactly_one_final_event() {
     let dir = tempfile::tempdir().unwrap();
@@ -414,20 +417,7 @@ fn many_files_each_get_exactly_one_final_event() {
     inputs.push(dir.path().to_path_buf()); // the same files again, through the folder
     let job = Job::start(spec(Operation::Hash { algo: Algo::Xxh3 }, inputs), None).unwrap();
     let (events, summary) = finish(job);
-    let mut finals = vec![0u32; 1200];
-    for e in &events {
-        if let Event::Done { id, .. }
-        | Event::Failed { id, .. }
-        | Event::Cancelled { id, .. }
-        | Event::Skipped { id, .. } = e
-        {
-            finals[*id] += 1;
-        }
-    }
-    assert!(
-        finals.iter().all(|&n| n == 1),
-        "some file had no or two final events"
-    );
+    assert_one_final_event_each(&events, 1200);
     assert_eq!(summary.done, 1200);
 
     // And cancelled half-way, still exactly one each.
@@ -442,20 +432,7 @@ fn many_files_each_get_exactly_one_final_event() {
     job.cancel(Reason::User);
     let (events, summary) = finish(job);
     seen.extend(events);
-    let mut finals = vec![0u32; 600];
-    for e in &seen {
-        if let Event::Done { id, .. }
-        | Event::Failed { id, .. }
-        | Event::Cancelled { id, .. }
-        | Event::Skipped { id, .. } = e
-        {
-            finals[*id] += 1;
-        }
-    }
-    assert!(
-        finals.iter().all(|&n| n == 1),
-        "some file had no or two final events"
-    );
+    assert_one_final_event_each(&seen, 600);
     assert!(summary.cancelled > 0);
     assert_eq!(summary.done + summary.cancelled + summary.failed, 600);
 }

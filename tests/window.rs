@@ -12,38 +12,17 @@ use ripcord::cli::args::GuiArgs;
 use ripcord::gui::RipcordApp;
 use ripcord::gui::model::{FileState, OpChoice, Settings};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn write_file(path: &Path, len: usize) {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D ^ len as u64;
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    data.truncate(len);
-    std::fs::write(path, data).unwrap();
-}
+mod common;
+use common::{WAIT, entries};
 
 fn files(dir: &Path, n: usize, len: usize) -> Vec<PathBuf> {
     (0..n)
         .map(|i| {
             let p = dir.join(format!("file{i}.bin"));
-            write_file(&p, len);
+            common::file(&p, len, i as u64);
             p
         })
         .collect()
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Steps the UI until `cond` holds (the app's helper threads and workers run meanwhile).
