@@ -263,13 +263,7 @@ impl RipcordApp {
         for reply in self.background.replies() {
             match reply {
                 Reply::DialogsAvailable(ok) => self.dialogs_available = Some(ok),
-                Reply::Found(files) => {
-                    self.rows.extend(
-                        files
-                            .into_iter()
-                            .map(|(p, size, base)| Row::new(p, size, base)),
-                    );
-                }
+                Reply::Found(files) => self.add_found(files),
                 Reply::ListingDone => {
                     self.listings_pending = self.listings_pending.saturating_sub(1)
                 }
@@ -300,6 +294,19 @@ impl RipcordApp {
                 }
             }
         }
+    }
+
+    /// Appends found files, leaving out any already listed (a file listed twice would be
+    /// processed twice, and its output refused the second time).
+    fn add_found(&mut self, files: Vec<super::background::Found>) {
+        let listed: std::collections::HashSet<&std::path::Path> =
+            self.rows.iter().map(|r| r.path.as_path()).collect();
+        let fresh: Vec<Row> = files
+            .into_iter()
+            .filter(|(p, _, _)| !listed.contains(p.as_path()))
+            .map(|(p, size, base)| Row::new(p, size, base))
+            .collect();
+        self.rows.extend(fresh);
     }
 
     fn place_row(&mut self, id: usize, path: PathBuf, size: u64) -> Option<&mut Row> {

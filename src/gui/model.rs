@@ -178,6 +178,8 @@ impl FileState {
             FileState::Done => "done".into(),
             FileState::Failed(_) => "failed".into(),
             FileState::Cancelled(Reason::Skip) => "skipped".into(),
+            FileState::Cancelled(Reason::User) => "cancelled".into(),
+            FileState::Cancelled(Reason::Deadline) => "stopped: time limit reached".into(),
             FileState::Cancelled(r) => format!("cancelled: {r}"),
             FileState::Skipped(_) => "skipped".into(),
         }
