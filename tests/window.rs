@@ -424,3 +424,36 @@ fn real_window_ctrl_q_in_daemon_mode_exits_at_once() {
     let left = entries(dir.path());
     assert!(!left.iter().any(|n| n.ends_with(".zst")), "{left:?}");
 }
+
+#[test]
+fn verify_lists_each_manifest_entry_with_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 100_000);
+    let out = std::process::Command::new("sha256sum")
+        .current_dir(dir.path())
+        .args(["file0.bin", "file1.bin", "file2.bin"])
+        .output()
+        .unwrap();
+    std::fs::write(dir.path().join("SHA256SUMS"), &out.stdout).unwrap();
+    std::fs::write(&paths[1], b"changed").unwrap();
+    let settings = Settings {
+        op: OpChoice::Verify,
+        ..Settings::default()
+    };
+    let mut h = harness(settings, vec![dir.path().join("SHA256SUMS")]);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "finished", |a| {
+        !a.is_running() && a.rows.iter().all(|r| r.state.is_final())
+    });
+    let rows = &h.state().rows;
+    let results: Vec<_> = rows.iter().map(|r| r.result.clone()).collect();
+    use ripcord::gui::model::RowResult::Verified;
+    assert_eq!(
+        results,
+        vec![
+            Some(Verified(true)),
+            Some(Verified(false)),
+            Some(Verified(true))
+        ]
+    );
+}

@@ -330,7 +330,7 @@ impl RipcordApp {
         let progress = job.progress();
         let verify = run.op_name == "verify";
         let mut finished = None;
-        let mut ids_seen = 0;
+        let mut ids_seen = run.ids_seen;
         for ev in events {
             match ev {
                 Event::Queued { id, path, size, .. } => {
@@ -376,6 +376,9 @@ impl RipcordApp {
             {
                 r.done_bytes = bytes;
             }
+        }
+        if let Some(run) = &mut self.run {
+            run.ids_seen = ids_seen;
         }
         if let Some(summary) = finished {
             self.finished(summary, ctx);

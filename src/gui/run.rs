@@ -17,6 +17,8 @@ pub struct Run {
     pub finished: Option<Summary>,
     /// When the person pressed Cancel.
     pub cancel_clicked: Option<Instant>,
+    /// One more than the highest file id the engine has announced.
+    pub ids_seen: usize,
 }
 
 impl Run {
@@ -30,6 +32,7 @@ impl Run {
             paused_total: Duration::ZERO,
             finished: None,
             cancel_clicked: None,
+            ids_seen: 0,
         }
     }
 
