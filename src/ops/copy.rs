@@ -109,8 +109,10 @@ fn copy_rw(
     Ok(total)
 }
 
-/// Copies with `copy_file_range` in chunks; falls back to [`copy_rw`] when the kernel or the
-/// file systems refuse before anything was copied.
+/// Copies with `copy_file_range`, two chunks at a time side by side (the kernel's copy of the
+/// data is nearly all the work — perf: ~88 % in memcpy — and each call runs on one core);
+/// falls back to [`copy_rw`] when the kernel or the file systems refuse before anything was
+/// copied.
 fn copy_kernel(
     src: &Path,
     dest: &Path,
@@ -119,25 +121,64 @@ fn copy_kernel(
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
     use rustix::io::Errno;
+    let step = COPY_CHUNK_BYTES as u64;
     let mut total = 0u64;
     loop {
-        match rustix::fs::copy_file_range(input, None, &*output, None, COPY_CHUNK_BYTES) {
-            Ok(0) => return Ok(total),
-            Ok(n) => {
-                total += n as u64;
-                ctx.chunk_done(n as u64)?;
-            }
-            Err(Errno::INTR) => {}
-            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM)
-                if total == 0 =>
-            {
+        let out = &*output;
+        let (ra, rb) = rayon_core::join(
+            || copy_range(input, out, total, COPY_CHUNK_BYTES),
+            || copy_range(input, out, total + step, COPY_CHUNK_BYTES),
+        );
+        let (ra, rb) = match (ra, rb) {
+            (Ok(a), Ok(b)) => (a, b),
+            (
+                Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM),
+                _,
+            ) if total == 0 => {
+                // Explicit offsets leave the file positions at 0 for the fallback.
                 let mut input_file = input.try_clone().map_err(|e| Error::io(src, "read", e))?;
+                output.set_len(0).map_err(|e| Error::io(dest, "write", e))?;
                 return copy_rw(src, dest, &mut input_file, output, None, ctx);
             }
-            Err(e) => {
-                let e = std::io::Error::from(e);
-                return Err(Error::io(src, "copy", e).into());
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(Error::io(src, "copy", std::io::Error::from(e)).into());
             }
+        };
+        // A short first half is the end of the file; bytes the second half found anyway
+        // (the file grew meanwhile) make the size check fail and the copy be discarded.
+        let n = if ra < COPY_CHUNK_BYTES { ra } else { ra + rb } as u64;
+        total += n;
+        if n > 0 {
+            ctx.chunk_done(n)?;
+        }
+        if n < 2 * step {
+            return Ok(total);
         }
     }
+}
+
+/// Copies up to `len` bytes at `offset` from `input` to the same offset in `output`.
+fn copy_range(
+    input: &File,
+    output: &File,
+    offset: u64,
+    len: usize,
+) -> Result<usize, rustix::io::Errno> {
+    let (mut off_in, mut off_out) = (offset, offset);
+    let mut done = 0;
+    while done < len {
+        match rustix::fs::copy_file_range(
+            input,
+            Some(&mut off_in),
+            output,
+            Some(&mut off_out),
+            len - done,
+        ) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
