@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+use common::have;
 
 use egui_kittest::kittest::Queryable;
 use ripcord::cancel::{CancelToken, Reason};
@@ -69,14 +70,6 @@ fn text(len: usize) -> Vec<u8> {
     }
     v.truncate(len);
     v
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Runs a shell command with stdout discarded; its wall time.
@@ -513,18 +506,23 @@ fn main() {
         runs,
         &mut rows,
     );
+    // Each run first deletes the previous copy, for both tools, so neither pays for freeing the
+    // other's; Ripcord syncs its output (the output contract), so `cp && sync` is the fair peer.
     compare(
         "copy, big file",
-        &format!("{r} copy -f --to {}/cp1 {b}", d.display()),
+        &format!("rm -rf {0}/cp1 && {r} copy --to {0}/cp1 {b}", d.display()),
         &[
             (
                 "cp",
-                format!("mkdir -p {0}/cp2 && cp {b} {0}/cp2/", d.display()),
+                format!(
+                    "rm -rf {0}/cp2 && mkdir {0}/cp2 && cp {b} {0}/cp2/",
+                    d.display()
+                ),
             ),
             (
                 "cp",
                 format!(
-                    "mkdir -p {0}/cp3 && cp {b} {0}/cp3/ && sync {0}/cp3/big.bin",
+                    "rm -rf {0}/cp3 && mkdir {0}/cp3 && cp {b} {0}/cp3/ && sync {0}/cp3/big.bin",
                     d.display()
                 ),
             ),

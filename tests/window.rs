@@ -13,6 +13,7 @@ use ripcord::gui::RipcordApp;
 use ripcord::gui::model::{FileState, OpChoice, Settings};
 
 mod common;
+use common::have;
 use common::{WAIT, entries};
 
 fn files(dir: &Path, n: usize, len: usize) -> Vec<PathBuf> {
@@ -243,14 +244,6 @@ impl Drop for Display {
         let _ = self.xvfb.kill();
         let _ = self.xvfb.wait();
     }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Starts Xvfb on a free display; `None` (skip) only outside CI.

@@ -128,3 +128,12 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<Option<i32>> {
         std::thread::yield_now();
     }
 }
+
+/// Whether `cmd` is on the PATH.
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
