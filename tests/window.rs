@@ -450,3 +450,38 @@ fn verify_lists_each_manifest_entry_with_its_result() {
         ]
     );
 }
+
+#[test]
+fn dropped_and_pasted_paths_are_listed_once() {
+    #[derive(Debug)]
+    struct Dropped(PathBuf);
+    impl egui::DroppedFile for Dropped {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            std::fs::read(&self.0).map_err(|e| e.to_string())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("folder");
+    std::fs::create_dir(&sub).unwrap();
+    let inside = files(&sub, 3, 1000);
+    let loose = files(dir.path(), 1, 1000);
+    let mut h = harness(Settings::default(), Vec::new());
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(sub.clone())));
+    step_until(&mut h, "dropped folder listed", |a| a.rows.len() == 3);
+    // Pasting the folder again and a file URI of the loose file adds only the new file.
+    let uri = format!("file://{}", loose[0].display()).replace(' ', "%20");
+    h.event(egui::Event::Paste(format!("{}\n{uri}\n", sub.display())));
+    step_until(&mut h, "pasted file listed", |a| a.rows.len() == 4);
+    for _ in 0..5 {
+        h.step();
+    }
+    let listed: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let mut want = inside;
+    want.extend(loose);
+    assert_eq!(listed, want);
+}
