@@ -72,6 +72,7 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
     let result = catch_unwind(AssertUnwindSafe(|| execute(sh, rx, &task, &ctx)));
     lock(&sh.file_tokens).remove(&id);
     *lock(&slot.busy) = None;
+    // Relaxed: as above, a display statistic.
     slot.current.store(0, Ordering::Relaxed);
     let event = match result {
         Ok(Ok(outcome)) => Event::Done { id, outcome },
