@@ -38,3 +38,48 @@ pub fn show(ctx: &Context, waited: Duration, busy: &[Busy], actions: &mut Vec<Ac
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    fn busy() -> Vec<Busy> {
+        vec![Busy {
+            worker: 0,
+            id: 3,
+            path: "/mnt/slow/disk.img".into(),
+            elapsed: Duration::from_secs(7),
+        }]
+    }
+
+    #[test]
+    fn names_the_stuck_file_and_offers_exit_now_after_five_seconds() {
+        let b = busy();
+        let mut h = Harness::new_ui_state(
+            |ui, actions: &mut Vec<Action>| {
+                show(ui.ctx(), STUCK_AFTER + Duration::from_secs(1), &b, actions)
+            },
+            Vec::new(),
+        );
+        h.run_steps(3);
+        assert!(h.query_by_label("Stopping… 1 worker").is_some());
+        assert!(h.query_by_label_contains("/mnt/slow/disk.img").is_some());
+        h.get_by_label("Exit now").click();
+        h.run_steps(2);
+        assert!(h.state().contains(&Action::ExitNow));
+    }
+
+    #[test]
+    fn before_five_seconds_only_says_stopping() {
+        let b = busy();
+        let mut h = Harness::new_ui_state(
+            |ui, actions: &mut Vec<Action>| show(ui.ctx(), Duration::from_secs(1), &b, actions),
+            Vec::new(),
+        );
+        h.run_steps(3);
+        assert!(h.query_by_label("Stopping… 1 worker").is_some());
+        assert!(h.query_by_label("Exit now").is_none());
+    }
+}
