@@ -407,3 +407,43 @@ fn json_events_are_one_object_per_line() {
     assert_eq!(done["digest"].as_str().unwrap().len(), 64);
     assert_eq!(lines.last().unwrap()["exit_code"], 1);
 }
+
+#[test]
+fn manifest_file_lines_follow_input_order_like_stdout() {
+    let d = tempfile::tempdir().unwrap();
+    file(&d.path().join("a_big.bin"), 6 << 20, 1);
+    let sub = d.path().join("d");
+    std::fs::create_dir(&sub).unwrap();
+    for i in 0..50 {
+        file(&sub.join(format!("f{i:02}")), 100 + i, i as u64);
+    }
+    let printed = ripcord(d.path(), &["hash", "-j", "2", "a_big.bin", "d"]);
+    let saved = ripcord(
+        d.path(),
+        &["hash", "-j", "2", "-o", "m.sha256", "a_big.bin", "d"],
+    );
+    assert!(saved.status.success());
+    assert_eq!(
+        std::fs::read(d.path().join("m.sha256")).unwrap(),
+        printed.stdout
+    );
+}
+
+#[test]
+fn verify_ignore_missing_exits_0_when_the_rest_matches() {
+    let d = tempfile::tempdir().unwrap();
+    file(&d.path().join("a"), 100, 1);
+    file(&d.path().join("b"), 100, 2);
+    let m = tool(d.path(), "sha256sum", &["a", "b"]);
+    std::fs::write(d.path().join("m.sha256"), &m.stdout).unwrap();
+    std::fs::remove_file(d.path().join("b")).unwrap();
+    let ours = ripcord(d.path(), &["verify", "--ignore-missing", "m.sha256"]);
+    let theirs = tool(
+        d.path(),
+        "sha256sum",
+        &["-c", "--ignore-missing", "m.sha256"],
+    );
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert_eq!(ours.status.code(), theirs.status.code());
+    assert_eq!(ours.status.code(), Some(0));
+}

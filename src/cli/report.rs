@@ -46,7 +46,9 @@ enum Check {
 
 struct Ready {
     group: Option<usize>,
+    /// The line, for stdout, or for the `-o` manifest if `to_manifest`.
     stdout: Vec<u8>,
+    to_manifest: bool,
     stderr: Option<String>,
     check: Check,
 }
@@ -164,6 +166,7 @@ impl Reporter {
             Ready {
                 group,
                 stdout,
+                to_manifest: false,
                 stderr,
                 check,
             },
@@ -183,12 +186,14 @@ impl Reporter {
                 },
                 Outcome::Digest(hex),
             ) => {
-                let line = format_line(&path, *algo, &hex, *style);
+                out = format_line(&path, *algo, &hex, *style);
                 if *to_manifest {
-                    self.manifest.extend_from_slice(&line);
-                    self.manifest_lines += 1;
-                } else {
-                    out = line;
+                    // Buffered like stdout lines, so the manifest too is in input order.
+                    self.ready(id, group, out, None, check);
+                    if let Some(r) = self.ready.get_mut(&id) {
+                        r.to_manifest = true;
+                    }
+                    return;
                 }
             }
             (Kind::Verify { .. }, Outcome::Verified { ok }) => {
@@ -247,7 +252,10 @@ impl Reporter {
             if let Some(g) = r.group {
                 self.flush_groups_before(g);
             }
-            if !self.json {
+            if r.to_manifest {
+                self.manifest.extend_from_slice(&r.stdout);
+                self.manifest_lines += 1;
+            } else if !self.json {
                 if let Some(msg) = &r.stderr {
                     let _ = so.flush();
                     eprintln!("{msg}");
