@@ -177,6 +177,7 @@ impl Reporter {
         let (path, group) = self.take_path(id);
         let mut out = Vec::new();
         let mut check = Check::None;
+        let mut for_manifest = false;
         match (&self.kind, outcome) {
             (
                 Kind::Hash {
@@ -187,14 +188,8 @@ impl Reporter {
                 Outcome::Digest(hex),
             ) => {
                 out = format_line(&path, *algo, &hex, *style);
-                if *to_manifest {
-                    // Buffered like stdout lines, so the manifest too is in input order.
-                    self.ready(id, group, out, None, check);
-                    if let Some(r) = self.ready.get_mut(&id) {
-                        r.to_manifest = true;
-                    }
-                    return;
-                }
+                // Buffered like stdout lines either way, so the manifest is in input order too.
+                for_manifest = *to_manifest;
             }
             (Kind::Verify { .. }, Outcome::Verified { ok }) => {
                 out = display_name(&path);
@@ -209,6 +204,9 @@ impl Reporter {
             _ => {}
         }
         self.ready(id, group, out, None, check);
+        if let Some(r) = self.ready.get_mut(&id) {
+            r.to_manifest = for_manifest;
+        }
     }
 
     fn failed(&mut self, id: FileId, error: &Error) {

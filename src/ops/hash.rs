@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use md5::Digest as _;
 
-use super::{Ctx, Stop, read_full, with_scratch};
+use super::{Ctx, Stop, read_full, read_full_at, with_scratch};
 use crate::error::Error;
 
 /// Bytes read and hashed between two stop checks. At SHA-256's ~2 GB/s and MD5's ~0.7 GB/s
@@ -296,22 +296,7 @@ pub fn feed_all(
 /// which hashes on both cores, copying the data out of the page cache is most of the work
 /// (perf: ~70 % in the kernel's copy), so it is split too.
 fn hash_split_reads(path: &Path, file: &File, hasher: &mut Hasher, ctx: &Ctx) -> Result<u64, Stop> {
-    use std::os::unix::fs::FileExt;
-    let read_at = |buf: &mut [u8], mut offset: u64| -> std::io::Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], offset) {
-                Ok(0) => break,
-                Ok(n) => {
-                    filled += n;
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(filled)
-    };
+    let read_at = |buf: &mut [u8], offset: u64| read_full_at(file, buf, offset);
     let expected = file
         .metadata()
         .map_err(|e| Error::io(path, "read", e))?
