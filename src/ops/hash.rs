@@ -9,8 +9,6 @@ use std::fs::File;
 use std::path::Path;
 use std::str::FromStr;
 
-use md5::Digest as _;
-
 use super::{Ctx, Stop, read_full, read_full_at, with_scratch};
 use crate::error::Error;
 
@@ -162,7 +160,7 @@ pub enum Hasher {
     /// BLAKE3.
     Blake3(Box<blake3::Hasher>),
     /// MD5.
-    Md5(md5::Md5),
+    Md5(Box<super::md5::Md5>),
     /// CRC-32.
     Crc32(crc32fast::Hasher),
     /// XXH3-64.
@@ -178,7 +176,7 @@ impl Hasher {
             Algo::Sha512 => Hasher::Ring(digest::Context::new(&digest::SHA512)),
             Algo::Sha1 => Hasher::Ring(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
             Algo::Blake3 => Hasher::Blake3(Box::default()),
-            Algo::Md5 => Hasher::Md5(md5::Md5::new()),
+            Algo::Md5 => Hasher::Md5(Box::default()),
             Algo::Crc32 => Hasher::Crc32(crc32fast::Hasher::new()),
             Algo::Xxh3 => Hasher::Xxh3(Box::default()),
         }

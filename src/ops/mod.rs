@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod hash;
 pub mod manifest;
+pub mod md5;
 pub mod verify;
 pub mod zstd;
 
