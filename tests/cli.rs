@@ -447,3 +447,51 @@ fn verify_ignore_missing_exits_0_when_the_rest_matches() {
     assert_eq!(ours.status.code(), theirs.status.code());
     assert_eq!(ours.status.code(), Some(0));
 }
+
+/// Big files are hashed through memory maps. One truncated meanwhile must be reported as
+/// changed (a read past the new end would otherwise kill the process with SIGBUS), and the
+/// other files still hash correctly.
+#[test]
+fn a_file_truncated_while_mapped_is_reported_and_the_rest_goes_on() {
+    for algo in ["sha256", "blake3"] {
+        let dir = tempfile::tempdir().unwrap();
+        let big = file(&dir.path().join("big.bin"), 64 << 20, 1);
+        file(&dir.path().join("ok.bin"), 3 << 20, 2);
+        let want_ok = ripcord(dir.path(), &["hash", "-a", algo, "ok.bin"]);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .current_dir(dir.path())
+            .args([
+                "hash",
+                "-a",
+                algo,
+                "--throttle",
+                "16MiB/s",
+                "big.bin",
+                "ok.bin",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // About a quarter in at that rate; the mapped window covers the whole file.
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{algo}: {stderr}");
+        assert!(
+            stderr.contains("big.bin") && stderr.contains("changed while being read"),
+            "{algo}: {stderr}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&want_ok.stdout),
+            "{algo}"
+        );
+    }
+}

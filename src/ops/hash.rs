@@ -9,14 +9,14 @@ use std::fs::File;
 use std::path::Path;
 use std::str::FromStr;
 
-use super::{Ctx, Stop, read_full, read_full_at, with_scratch};
+use super::{Ctx, Stop, read_full, with_scratch};
 use crate::error::Error;
 
 /// Bytes read and hashed between two stop checks. At SHA-256's ~2 GB/s and MD5's ~0.7 GB/s
 /// this is well under a millisecond of work.
 pub const HASH_CHUNK_BYTES: usize = 256 * 1024;
-/// BLAKE3 reads and hashes each chunk on both cores (~6 GB/s), so it takes bigger chunks for
-/// the same latency (under a millisecond).
+/// BLAKE3 hashes each chunk on both cores (~8 GB/s), so it takes bigger chunks of a mapped
+/// file for the same latency (under a millisecond).
 pub const BLAKE3_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
 /// A checksum algorithm.
@@ -160,7 +160,7 @@ pub enum Hasher {
     /// BLAKE3.
     Blake3(Box<blake3::Hasher>),
     /// MD5.
-    Md5(Box<super::md5::Md5>),
+    Md5(super::md5::Md5),
     /// CRC-32.
     Crc32(crc32fast::Hasher),
     /// XXH3-64.
@@ -176,7 +176,7 @@ impl Hasher {
             Algo::Sha512 => Hasher::Ring(digest::Context::new(&digest::SHA512)),
             Algo::Sha1 => Hasher::Ring(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
             Algo::Blake3 => Hasher::Blake3(Box::default()),
-            Algo::Md5 => Hasher::Md5(Box::default()),
+            Algo::Md5 => Hasher::Md5(super::md5::Md5::new()),
             Algo::Crc32 => Hasher::Crc32(crc32fast::Hasher::new()),
             Algo::Xxh3 => Hasher::Xxh3(Box::default()),
         }
@@ -231,22 +231,24 @@ pub fn chunk_bytes(algo: Algo) -> usize {
     }
 }
 
+/// Files at least this big are hashed through memory-mapped windows (no copy out of the page
+/// cache); smaller ones are read, which costs less than mapping and unmapping.
+pub const MAP_MIN_BYTES: u64 = 1024 * 1024;
+/// Bytes mapped at once: unmapping a window is part of a cancel, so it stays small.
+const MAP_WINDOW_BYTES: usize = 128 * 1024 * 1024;
+
 /// Hashes the file at `path`, checking `ctx` between chunks. Fails if the file shrinks,
 /// grows or disappears while it is read.
 pub fn hash_file(path: &Path, algo: Algo, ctx: &Ctx) -> Result<String, Stop> {
     let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
     let mut hasher = Hasher::new(algo);
-    if algo == Algo::Blake3 {
-        hash_split_reads(path, &file, &mut hasher, ctx)?;
-        return Ok(hasher.finish_hex());
-    }
     hash_reader(path, &mut file, &mut hasher, chunk_bytes(algo), ctx)?;
     Ok(hasher.finish_hex())
 }
 
 /// Feeds the whole of an open file to `hasher` in chunks of `chunk` bytes, checking `ctx`
 /// between chunks, and checks that the file neither changed size nor vanished meanwhile.
-/// Returns the number of bytes read.
+/// Big regular files are mapped rather than read. Returns the number of bytes hashed.
 pub fn hash_reader(
     path: &Path,
     file: &mut File,
@@ -254,13 +256,63 @@ pub fn hash_reader(
     chunk: usize,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
-    let expected = file
-        .metadata()
-        .map_err(|e| Error::io(path, "read", e))?
-        .len();
-    let total = feed_all(path, file, hasher, chunk, ctx)?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "read", e))?;
+    let expected = meta.len();
+    let mut total = 0u64;
+    if meta.is_file() && expected >= MAP_MIN_BYTES {
+        total = if matches!(hasher, Hasher::Blake3(_)) {
+            // BLAKE3 splits every chunk across the rayon pool. Called from outside the pool,
+            // each chunk would wake a pool thread and put this one to sleep (perf: 6 % of the
+            // time); run the whole loop on the pool instead.
+            let file = &*file;
+            rayon_core::scope(|_| feed_mapped(path, file, hasher, chunk, expected, ctx))?
+        } else {
+            feed_mapped(path, file, hasher, chunk, expected, ctx)?
+        };
+        // Whatever was not mapped (a window that could not be, or growth) is read.
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(total))
+            .map_err(|e| Error::io(path, "read", e))?;
+    }
+    // BLAKE3's big chunks pay off only when mapped; a read buffer that size would cost a
+    // page fault per 4 KiB the first time, even for an empty file.
+    total += feed_all(path, file, hasher, chunk.min(HASH_CHUNK_BYTES), ctx)?;
     check_unchanged(path, expected, total)?;
     Ok(total)
+}
+
+/// Feeds up to `size` bytes of `file` through mapped windows, stopping early (with the count
+/// so far) where a window cannot be mapped. A file that shrank meanwhile fails.
+fn feed_mapped(
+    path: &Path,
+    file: &File,
+    hasher: &mut Hasher,
+    chunk: usize,
+    size: u64,
+    ctx: &Ctx,
+) -> Result<u64, Stop> {
+    let mut pos = 0u64;
+    while pos < size {
+        let len = usize::try_from(size - pos).map_or(MAP_WINDOW_BYTES, |r| r.min(MAP_WINDOW_BYTES));
+        let Some(window) = super::mapped::Window::map(file, pos, len) else {
+            break;
+        };
+        for piece in window.bytes().chunks(chunk) {
+            hasher.update(piece);
+            ctx.chunk_done(piece.len() as u64)?;
+        }
+        if window.truncated() {
+            let now = file.metadata().map_or(0, |m| m.len());
+            return Err(Error::Changed {
+                path: path.to_path_buf(),
+                expected: size,
+                got: now,
+            }
+            .into());
+        }
+        pos += len as u64;
+    }
+    Ok(pos)
 }
 
 /// Feeds the rest of an open file to `hasher` in chunks of `chunk` bytes, checking `ctx`
@@ -287,42 +339,6 @@ pub fn feed_all(
             }
         }
     })?;
-    Ok(total)
-}
-
-/// Like [`hash_reader`], but each chunk is read by two threads at once, half each: for BLAKE3,
-/// which hashes on both cores, copying the data out of the page cache is most of the work
-/// (perf: ~70 % in the kernel's copy), so it is split too.
-fn hash_split_reads(path: &Path, file: &File, hasher: &mut Hasher, ctx: &Ctx) -> Result<u64, Stop> {
-    let read_at = |buf: &mut [u8], offset: u64| read_full_at(file, buf, offset);
-    let expected = file
-        .metadata()
-        .map_err(|e| Error::io(path, "read", e))?
-        .len();
-    let mut total = 0u64;
-    with_scratch(BLAKE3_CHUNK_BYTES, |buf| -> Result<(), Stop> {
-        loop {
-            let half = BLAKE3_CHUNK_BYTES / 2;
-            let (a, b) = buf.split_at_mut(half);
-            let (ra, rb) =
-                rayon_core::join(|| read_at(a, total), || read_at(b, total + half as u64));
-            let ra = ra.map_err(|e| Error::io(path, "read", e))?;
-            let rb = rb.map_err(|e| Error::io(path, "read", e))?;
-            // A short first half means the end of the file: what the second half read (only
-            // if the file grew meanwhile) is not contiguous and is caught by the size check.
-            let n = if ra < half { ra } else { ra + rb };
-            if n == 0 {
-                return Ok(());
-            }
-            hasher.update(&buf[..n]);
-            total += n as u64;
-            ctx.chunk_done(n as u64)?;
-            if n < BLAKE3_CHUNK_BYTES {
-                return Ok(());
-            }
-        }
-    })?;
-    check_unchanged(path, expected, total)?;
     Ok(total)
 }
 

@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod hash;
 pub mod manifest;
+mod mapped;
 pub mod md5;
 pub mod verify;
 pub mod zstd;
@@ -87,29 +88,6 @@ pub(crate) fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::
         match r.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// Like [`read_full`], but at `offset` without moving the file position, so several threads
-/// can read one file at once.
-pub(crate) fn read_full_at(
-    file: &std::fs::File,
-    buf: &mut [u8],
-    mut offset: u64,
-) -> std::io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset) {
-            Ok(0) => break,
-            Ok(n) => {
-                filled += n;
-                offset += n as u64;
-            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
