@@ -401,6 +401,12 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only tools|cancel|other` runs one section (all by default).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
     let sz = if quick { QUICK } else { FULL };
     let work = tempfile::tempdir_in(
         std::env::var_os("RIPCORD_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
@@ -435,184 +441,211 @@ fn main() {
     );
     let runs = sz.runs;
     let mut rows = Vec::new();
-    println!("\n| operation | ripcord | peer | ratio |\n|---|---|---|---|");
-    compare(
-        "sha256, big file",
-        &format!("{r} hash {b}"),
-        &[
-            ("openssl", format!("openssl sha256 {b}")),
-            ("sha256sum", format!("sha256sum {b}")),
-        ],
-        runs,
-        &mut rows,
-    );
-    compare(
-        "blake3, big file",
-        &format!("{r} hash -a blake3 {b}"),
-        &[("b3sum", format!("b3sum {b}"))],
-        runs,
-        &mut rows,
-    );
-    compare(
-        "md5, big file",
-        &format!("{r} hash -a md5 {b}"),
-        &[("md5sum", format!("md5sum {b}"))],
-        runs,
-        &mut rows,
-    );
-    compare(
-        "sha512, big file",
-        &format!("{r} hash -a sha512 {b}"),
-        &[("sha512sum", format!("sha512sum {b}"))],
-        runs,
-        &mut rows,
-    );
-    compare(
-        "sha256, small files",
-        &format!("{r} hash {s}"),
-        &[("sha256sum", format!("sha256sum {s}/*"))],
-        runs,
-        &mut rows,
-    );
-    compare(
-        "blake3, small files",
-        &format!("{r} hash -a blake3 {s}"),
-        &[("b3sum", format!("b3sum {s}/*"))],
-        runs,
-        &mut rows,
-    );
-    let z = d.join("z.zst").display().to_string();
-    compare(
-        "compress -3, text, 1 file",
-        &format!("{r} compress -f --out-dir {}/c {t}", d.display()),
-        &[
-            ("zstd", format!("zstd -q -f -3 -T2 {t} -o {z}")),
-            ("zstd", format!("zstd -q -f -3 -T1 {t} -o {z}")),
-        ],
-        runs,
-        &mut rows,
-    );
-    time_sh(&format!("zstd -q -f -3 {t} -o {z}"));
-    compare(
-        "decompress, text",
-        &format!("{r} decompress -f --out-dir {}/dz {z}", d.display()),
-        &[
-            ("zstd", format!("zstd -q -f -d {z} -o {}/unz", d.display())),
-            (
-                "zstd",
-                format!("zstd -q -f -d {z} -o {0}/unz && sync {0}/unz", d.display()),
-            ),
-        ],
-        runs,
-        &mut rows,
-    );
-    // Each run first deletes the previous copy, for both tools, so neither pays for freeing the
-    // other's; Ripcord syncs its output (the output contract), so `cp && sync` is the fair peer.
-    compare(
-        "copy, big file",
-        &format!("rm -rf {0}/cp1 && {r} copy --to {0}/cp1 {b}", d.display()),
-        &[
-            (
-                "cp",
-                format!(
-                    "rm -rf {0}/cp2 && mkdir {0}/cp2 && cp {b} {0}/cp2/",
-                    d.display()
-                ),
-            ),
-            (
-                "cp",
-                format!(
-                    "rm -rf {0}/cp3 && mkdir {0}/cp3 && cp {b} {0}/cp3/ && sync {0}/cp3/big.bin",
-                    d.display()
-                ),
-            ),
-        ],
-        runs,
-        &mut rows,
-    );
-
-    println!(
-        "\nCancel latency (ms, cancel call → last worker stopped; 2 workers, {} cancels each):",
-        sz.cancels
-    );
-    println!("| operation | p50 | p99 | max |\n|---|---|---|---|");
-    let mut seed = 0x1234_5678_9abc_def1u64;
-    let out = d.join("out");
-    std::fs::create_dir_all(&out).expect("mkdir");
-    time_sh(&format!("zstd -q -f -3 {b} -o {}/big.bin.zst", d.display()));
-    let zbig = d.join("big.bin.zst");
-    let cases: Vec<(&str, Operation, Vec<PathBuf>)> = vec![
-        (
-            "hash sha256",
-            Operation::Hash { algo: Algo::Sha256 },
-            vec![big.clone(), big2.clone()],
-        ),
-        (
-            "hash blake3",
-            Operation::Hash { algo: Algo::Blake3 },
-            vec![big.clone(), big2.clone()],
-        ),
-        (
-            "compress -3",
-            Operation::Compress {
-                level: 3,
-                out_dir: Some(out.clone()),
-            },
-            vec![big.clone(), big2.clone()],
-        ),
-        (
-            "compress -3, 1 file (2 zstd threads)",
-            Operation::Compress {
-                level: 3,
-                out_dir: Some(out.clone()),
-            },
-            vec![big.clone()],
-        ),
-        (
-            "decompress",
-            Operation::Decompress {
-                out_dir: Some(out.clone()),
-            },
-            vec![zbig.clone()],
-        ),
-        (
-            "copy",
-            Operation::Copy {
-                to: out.clone(),
-                verify: false,
-            },
-            vec![big.clone(), big2.clone()],
-        ),
-        (
-            "copy --verify",
-            Operation::Copy {
-                to: out.clone(),
-                verify: true,
-            },
-            vec![big.clone(), big2.clone()],
-        ),
-    ];
-    for (label, op, inputs) in cases {
-        let mut l = cancel_latency(op, inputs, sz.cancels, &mut seed);
-        if l.is_empty() {
-            continue;
-        }
-        let row = format!(
-            "| {label} | {:.2} | {:.2} | {:.2} |",
-            pct(&mut l, 0.5),
-            pct(&mut l, 0.99),
-            pct(&mut l, 1.0)
+    if run("tools") {
+        println!("\n| operation | ripcord | peer | ratio |\n|---|---|---|---|");
+        compare(
+            "sha256, big file",
+            &format!("{r} hash {b}"),
+            &[
+                ("openssl", format!("openssl sha256 {b}")),
+                ("sha256sum", format!("sha256sum {b}")),
+            ],
+            runs,
+            &mut rows,
         );
-        println!("{row}");
+        compare(
+            "blake3, big file",
+            &format!("{r} hash -a blake3 {b}"),
+            &[("b3sum", format!("b3sum {b}"))],
+            runs,
+            &mut rows,
+        );
+        compare(
+            "md5, big file",
+            &format!("{r} hash -a md5 {b}"),
+            &[("md5sum", format!("md5sum {b}"))],
+            runs,
+            &mut rows,
+        );
+        compare(
+            "sha512, big file",
+            &format!("{r} hash -a sha512 {b}"),
+            &[("sha512sum", format!("sha512sum {b}"))],
+            runs,
+            &mut rows,
+        );
+        compare(
+            "sha256, small files",
+            &format!("{r} hash {s}"),
+            &[("sha256sum", format!("sha256sum {s}/*"))],
+            runs,
+            &mut rows,
+        );
+        compare(
+            "blake3, small files",
+            &format!("{r} hash -a blake3 {s}"),
+            &[("b3sum", format!("b3sum {s}/*"))],
+            runs,
+            &mut rows,
+        );
+        // Compress and decompress runs delete the previous output first, for every tool, so none
+        // pays for freeing another's; Ripcord syncs its output, so `… && sync` is the fair peer.
+        let z = d.join("z.zst").display().to_string();
+        compare(
+            "compress -3, text, 1 file",
+            &format!(
+                "rm -f {0}/c/text.txt.zst && {r} compress --out-dir {0}/c {t}",
+                d.display()
+            ),
+            &[
+                ("zstd", format!("rm -f {z} && zstd -q -3 -T2 {t} -o {z}")),
+                (
+                    "zstd",
+                    format!("rm -f {z} && zstd -q -3 -T2 {t} -o {z} && sync {z}"),
+                ),
+                ("zstd", format!("rm -f {z} && zstd -q -3 -T1 {t} -o {z}")),
+            ],
+            runs,
+            &mut rows,
+        );
+        time_sh(&format!("zstd -q -f -3 {t} -o {z}"));
+        let unz = d.join("unz").display().to_string();
+        compare(
+            "decompress, text",
+            &format!(
+                "rm -f {0}/dz/z && {r} decompress --out-dir {0}/dz {z}",
+                d.display()
+            ),
+            &[
+                ("zstd", format!("rm -f {unz} && zstd -q -d {z} -o {unz}")),
+                (
+                    "zstd",
+                    format!("rm -f {unz} && zstd -q -d {z} -o {unz} && sync {unz}"),
+                ),
+            ],
+            runs,
+            &mut rows,
+        );
+        // Each run first deletes the previous copy, for both tools, so neither pays for freeing the
+        // other's; Ripcord syncs its output (the output contract), so `cp && sync` is the fair peer.
+        compare(
+            "copy, big file",
+            &format!("rm -rf {0}/cp1 && {r} copy --to {0}/cp1 {b}", d.display()),
+            &[
+                (
+                    "cp",
+                    format!(
+                        "rm -rf {0}/cp2 && mkdir {0}/cp2 && cp {b} {0}/cp2/",
+                        d.display()
+                    ),
+                ),
+                (
+                    "cp",
+                    format!(
+                        "rm -rf {0}/cp3 && mkdir {0}/cp3 && cp {b} {0}/cp3/ && sync {0}/cp3/big.bin",
+                        d.display()
+                    ),
+                ),
+            ],
+            runs,
+            &mut rows,
+        );
     }
-    let mut p = pause_latency(big.clone(), sz.cancels / 4);
-    println!(
-        "| pause → all paused | {:.2} | {:.2} | {:.2} |",
-        pct(&mut p, 0.5),
-        pct(&mut p, 0.99),
-        pct(&mut p, 1.0)
-    );
 
+    if run("cancel") {
+        println!(
+            "\nCancel latency (ms, cancel call → last worker stopped; 2 workers, {} cancels each):",
+            sz.cancels
+        );
+        println!("| operation | p50 | p99 | max |\n|---|---|---|---|");
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let out = d.join("out");
+        std::fs::create_dir_all(&out).expect("mkdir");
+        time_sh(&format!("zstd -q -f -3 {b} -o {}/big.bin.zst", d.display()));
+        let zbig = d.join("big.bin.zst");
+        let cases: Vec<(&str, Operation, Vec<PathBuf>)> = vec![
+            (
+                "hash sha256",
+                Operation::Hash { algo: Algo::Sha256 },
+                vec![big.clone(), big2.clone()],
+            ),
+            (
+                "hash blake3",
+                Operation::Hash { algo: Algo::Blake3 },
+                vec![big.clone(), big2.clone()],
+            ),
+            (
+                "compress -3",
+                Operation::Compress {
+                    level: 3,
+                    out_dir: Some(out.clone()),
+                },
+                vec![big.clone(), big2.clone()],
+            ),
+            (
+                "compress -3, 1 file (2 zstd threads)",
+                Operation::Compress {
+                    level: 3,
+                    out_dir: Some(out.clone()),
+                },
+                vec![big.clone()],
+            ),
+            (
+                "decompress",
+                Operation::Decompress {
+                    out_dir: Some(out.clone()),
+                },
+                vec![zbig.clone()],
+            ),
+            (
+                "copy",
+                Operation::Copy {
+                    to: out.clone(),
+                    verify: false,
+                },
+                vec![big.clone(), big2.clone()],
+            ),
+            (
+                "copy --verify",
+                Operation::Copy {
+                    to: out.clone(),
+                    verify: true,
+                },
+                vec![big.clone(), big2.clone()],
+            ),
+        ];
+        let case_filter = std::env::var("RIPCORD_BENCH_CASE").ok();
+        for (label, op, inputs) in cases {
+            if case_filter
+                .as_deref()
+                .is_some_and(|f| !label.starts_with(f))
+            {
+                continue;
+            }
+            let mut l = cancel_latency(op, inputs, sz.cancels, &mut seed);
+            if l.is_empty() {
+                continue;
+            }
+            let row = format!(
+                "| {label} | {:.2} | {:.2} | {:.2} |",
+                pct(&mut l, 0.5),
+                pct(&mut l, 0.99),
+                pct(&mut l, 1.0)
+            );
+            println!("{row}");
+        }
+        let mut p = pause_latency(big.clone(), sz.cancels / 4);
+        println!(
+            "| pause → all paused | {:.2} | {:.2} | {:.2} |",
+            pct(&mut p, 0.5),
+            pct(&mut p, 0.99),
+            pct(&mut p, 1.0)
+        );
+    }
+
+    if !run("other") {
+        return;
+    }
     println!(
         "\nStop-check overhead (sha256 over 256 MiB in memory, per-chunk check vs none): {:+.2} %",
         check_overhead()

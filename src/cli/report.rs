@@ -366,7 +366,7 @@ impl Reporter {
             "files_total": p.files_total,
             "files_finished": p.files_finished,
         });
-        println!("{v}");
+        json_line(&v);
     }
 
     /// Prints the closing JSON event.
@@ -383,7 +383,7 @@ impl Reporter {
             "stop_latency_ms": s.stop_latency.map(|d| d.as_secs_f64() * 1000.0),
             "exit_code": exit_code,
         });
-        println!("{v}");
+        json_line(&v);
     }
 
     fn json_event(&self, ev: &Event) {
@@ -434,8 +434,14 @@ impl Reporter {
             }
             Event::Finished(_) => return,
         };
-        let stdout = std::io::stdout();
-        let mut so = stdout.lock();
-        let _ = writeln!(so, "{v}");
+        json_line(&v);
     }
+}
+
+/// Writes one JSON object and its newline in a single `write`, so that an immediate exit
+/// (a second Ctrl-C, on another thread) can never leave half a line for a reader.
+fn json_line(v: &serde_json::Value) {
+    let mut line = v.to_string();
+    line.push('\n');
+    let _ = std::io::stdout().lock().write_all(line.as_bytes());
 }

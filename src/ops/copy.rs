@@ -6,18 +6,18 @@
 //! whole-file call: the stop signal is checked between chunks.
 
 use std::fs::{File, FileTimes};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::hash::{Algo, Hasher, check_unchanged, feed_all};
-use super::{Ctx, Stop, read_full, with_scratch};
+use super::hash::{Algo, HASH_CHUNK_BYTES, Hasher, check_unchanged, feed_all};
+use super::pipe::Writer;
+use super::{Ctx, Stop, read_full};
 use crate::error::Error;
 use crate::output::AtomicOutput;
 
 /// Bytes moved between two stop checks (well under a millisecond of page-cache copying).
 pub const COPY_CHUNK_BYTES: usize = 1024 * 1024;
-/// Chunk when the data passes through user space (read/write, verify).
-pub const COPY_RW_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// The result of one copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,23 +42,23 @@ pub fn copy(
     let mut out = AtomicOutput::create(dest, overwrite)?;
     if verify {
         let mut hasher = Hasher::new(Algo::Blake3);
-        let n = copy_rw(src, dest, &mut input, out.file(), Some(&mut hasher), ctx)?;
+        let n = copy_rw(src, &mut input, &mut out, Some(&mut hasher), ctx)?;
         check_unchanged(src, meta.len(), n)?;
         let want = hasher.finish_hex();
         let f = out.file();
-        f.sync_all().map_err(|e| Error::io(dest, "write", e))?;
         // Ask the kernel to drop its cached copy, so the read-back comes from the disk.
         let _ = rustix::fs::fadvise(&*f, 0, None, rustix::fs::Advice::DontNeed);
         f.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(dest, "read back", e))?;
         let mut check = Hasher::new(Algo::Blake3);
         // The temporary has no name yet: read it back without the by-name checks.
-        let back = feed_all(dest, f, &mut check, COPY_RW_CHUNK_BYTES, ctx)?;
+        // Smaller reads than the copy's: these come from the disk, and a cancel waits for one.
+        let back = feed_all(dest, f, &mut check, HASH_CHUNK_BYTES, ctx)?;
         if back != n || check.finish_hex() != want {
             return Err(Error::invalid(dest, "verification failed: the copy differs").into());
         }
     } else {
-        let n = copy_kernel(src, dest, &input, out.file(), ctx)?;
+        let n = copy_kernel(src, dest, &input, &mut out, ctx)?;
         check_unchanged(src, meta.len(), n)?;
     }
     let f = out.file();
@@ -73,6 +73,7 @@ pub fn copy(
     }
     f.set_times(times)
         .map_err(|e| Error::io(dest, "set the modification time of", e))?;
+    super::pipe::sync(&mut out, ctx)?;
     let dest = out.commit()?;
     Ok(Copied {
         dest,
@@ -80,81 +81,114 @@ pub fn copy(
     })
 }
 
-/// Copies through user space, feeding `hasher` on the way. Returns the bytes copied.
+/// Copies through user space, feeding `hasher` on the way, and syncs the copy's data; the
+/// writing happens on a background [`Writer`]. Returns the bytes copied.
 fn copy_rw(
     src: &Path,
-    dest: &Path,
     input: &mut File,
-    output: &mut File,
+    out: &mut AtomicOutput,
     mut hasher: Option<&mut Hasher>,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
+    let mut writer = Writer::new(out);
     let mut total = 0u64;
-    with_scratch(COPY_RW_CHUNK_BYTES, |buf| -> Result<(), Stop> {
-        loop {
-            let n = read_full(input, buf).map_err(|e| Error::io(src, "read", e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            if let Some(h) = hasher.as_deref_mut() {
-                h.update(&buf[..n]);
-            }
-            output
-                .write_all(&buf[..n])
-                .map_err(|e| Error::io(dest, "write", e))?;
-            total += n as u64;
-            ctx.chunk_done(n as u64)?;
+    loop {
+        // Read straight into the writer's buffer: the data is copied once.
+        let spare = writer.spare();
+        let n = read_full(input, spare).map_err(|e| Error::io(src, "read", e))?;
+        if n == 0 {
+            break;
         }
-    })?;
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(&spare[..n]);
+        }
+        writer.advance(n, out, ctx)?;
+        total += n as u64;
+        ctx.chunk_done(n as u64)?;
+    }
+    writer.finish(out, ctx)?;
     Ok(total)
 }
 
-/// Copies with `copy_file_range`, two chunks at a time side by side (the kernel's copy of the
-/// data is nearly all the work — perf: ~88 % in memcpy — and each call runs on one core);
-/// falls back to [`copy_rw`] when the kernel or the file systems refuse before anything was
-/// copied.
+/// Copies with `copy_file_range`, keeping two chunks in flight on the rayon pool (the kernel's
+/// copy of the data is nearly all the work — perf: ~88 % in memcpy — and each call runs on
+/// one core). The worker only waits, on a `select!` that a cancel also wakes: a call the
+/// kernel stalls (ext4 journal, writeback) finishes in the background into the discarded
+/// temporary. Falls back to [`copy_rw`] when the kernel or the file systems refuse before
+/// anything was copied.
 fn copy_kernel(
     src: &Path,
     dest: &Path,
     input: &File,
-    output: &mut File,
+    out: &mut AtomicOutput,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
     use rustix::io::Errno;
     let step = COPY_CHUNK_BYTES as u64;
-    let mut total = 0u64;
-    loop {
-        let out = &*output;
-        let (ra, rb) = rayon_core::join(
-            || copy_range(input, out, total, COPY_CHUNK_BYTES),
-            || copy_range(input, out, total + step, COPY_CHUNK_BYTES),
-        );
-        let (ra, rb) = match (ra, rb) {
-            (Ok(a), Ok(b)) => (a, b),
-            (
-                Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM),
-                _,
-            ) if total == 0 => {
-                // Explicit offsets leave the file positions at 0 for the fallback.
-                let mut input_file = input.try_clone().map_err(|e| Error::io(src, "read", e))?;
-                output.set_len(0).map_err(|e| Error::io(dest, "write", e))?;
-                return copy_rw(src, dest, &mut input_file, output, None, ctx);
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                return Err(Error::io(src, "copy", std::io::Error::from(e)).into());
-            }
+    let input = Arc::new(input.try_clone().map_err(|e| Error::io(src, "read", e))?);
+    let output = Arc::new(
+        out.file()
+            .try_clone()
+            .map_err(|e| Error::io(dest, "write", e))?,
+    );
+    let (tx, rx) = crossbeam_channel::unbounded::<Result<usize, Errno>>();
+    let spawn = |offset: u64| {
+        let (i, o, tx) = (input.clone(), output.clone(), tx.clone());
+        rayon_core::spawn(move || {
+            let _ = tx.send(copy_range(&i, &o, offset, COPY_CHUNK_BYTES));
+        });
+    };
+    let cancelled = ctx.token.cancelled_channel();
+    let (mut next, mut in_flight, mut total) = (0u64, 0usize, 0u64);
+    let (mut at_end, mut refused) = (false, None);
+    for _ in 0..2 {
+        spawn(next);
+        next += step;
+        in_flight += 1;
+    }
+    while in_flight > 0 {
+        let r = crossbeam_channel::select! {
+            recv(rx) -> m => m.map_err(|_| Error::invalid(src, "a copying thread stopped unexpectedly"))?,
+            recv(cancelled) -> _ => { ctx.token.check()?; continue; }
         };
-        // A short first half is the end of the file; bytes the second half found anyway
-        // (the file grew meanwhile) make the size check fail and the copy be discarded.
-        let n = if ra < COPY_CHUNK_BYTES { ra } else { ra + rb } as u64;
-        total += n;
-        if n > 0 {
-            ctx.chunk_done(n)?;
-        }
-        if n < 2 * step {
-            return Ok(total);
+        in_flight -= 1;
+        match r {
+            Ok(n) => {
+                total += n as u64;
+                // A short chunk is the end of the file; bytes a later chunk found anyway (the
+                // file grew meanwhile) make the size check fail and the copy be discarded.
+                if n < COPY_CHUNK_BYTES {
+                    at_end = true;
+                } else if !at_end && refused.is_none() {
+                    spawn(next);
+                    next += step;
+                    in_flight += 1;
+                }
+                if n > 0 {
+                    ctx.chunk_done(n as u64)?;
+                }
+            }
+            // Refused outright (file systems, kernel): every chunk gets the same answer.
+            Err(
+                e @ (Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM),
+            ) => {
+                refused = Some(e);
+            }
+            Err(e) => return Err(Error::io(src, "copy", std::io::Error::from(e)).into()),
         }
     }
+    if let Some(e) = refused {
+        if total > 0 {
+            return Err(Error::io(src, "copy", std::io::Error::from(e)).into());
+        }
+        // Explicit offsets left the file positions at 0 for the fallback.
+        let mut input_file = input.try_clone().map_err(|e| Error::io(src, "read", e))?;
+        out.file()
+            .set_len(0)
+            .map_err(|e| Error::io(dest, "write", e))?;
+        return copy_rw(src, &mut input_file, out, None, ctx);
+    }
+    Ok(total)
 }
 
 /// Copies up to `len` bytes at `offset` from `input` to the same offset in `output`.

@@ -7,6 +7,7 @@ pub mod hash;
 pub mod manifest;
 mod mapped;
 pub mod md5;
+pub mod pipe;
 pub mod verify;
 pub mod zstd;
 

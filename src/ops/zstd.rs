@@ -1,12 +1,12 @@
 //! zstd compression and decompression, streamed in small pieces.
 //!
 //! Compression feeds the encoder a chunk at a time and checks the stop signal between
-//! chunks; decompression bounds each step by the size of its output buffer, so even a tiny
-//! input that expands enormously is checked often. Output goes through [`AtomicOutput`].
+//! chunks; decompression bounds each step by the free space in the writer's buffer (at most
+//! [`super::pipe::WRITE_BUFFER_BYTES`]), so even a tiny input that expands enormously is
+//! checked often. Output goes through a background [`Writer`] into an [`AtomicOutput`].
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::CParameter;
 
 use super::hash::check_unchanged;
+use super::pipe::Writer;
 use super::{Ctx, Stop, read_full, with_scratch};
 use crate::error::Error;
 use crate::output::AtomicOutput;
@@ -22,8 +23,6 @@ use crate::output::AtomicOutput;
 pub const COMPRESS_CHUNK_BYTES: usize = 256 * 1024;
 /// Compressed input read per step when decompressing.
 pub const DECOMPRESS_IN_BYTES: usize = 128 * 1024;
-/// Decompressed output produced per step (and so between two stop checks).
-pub const DECOMPRESS_OUT_BYTES: usize = 256 * 1024;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
@@ -90,24 +89,59 @@ pub fn compress(
         enc.set_pledged_src_size(Some(size)).map_err(werr)?;
     }
     let chunk = compress_chunk_bytes(level);
+    let mut sink = Sink {
+        writer: Writer::new(&out),
+        out: &mut out,
+    };
     let total = if threads > 1 {
         enc.set_parameter(CParameter::NbWorkers(threads))
             .map_err(werr)?;
-        encode_threaded(src, dest, &mut input, size, enc, out.file(), chunk, ctx)?
+        encode_threaded(src, dest, &mut input, size, enc, &mut sink, chunk, ctx)?
     } else {
-        encode_inline(
-            src,
-            dest,
-            &mut input,
-            size,
-            &mut enc,
-            out.file(),
-            chunk,
-            ctx,
-        )?
+        encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, chunk, ctx)?
     };
     check_unchanged(src, size, total)?;
+    sink.writer.finish(sink.out, ctx)?;
     Ok(out.commit()?)
+}
+
+/// Where compressed bytes go: the output's background writer.
+struct Sink<'a> {
+    writer: Writer,
+    out: &'a mut AtomicOutput,
+}
+
+/// Runs `data` through the encoder (or, if `data` is `None`, ends the frame), straight into
+/// the writer's buffers.
+fn feed_into(
+    enc: &mut Encoder<'static>,
+    data: Option<&[u8]>,
+    sink: &mut Sink<'_>,
+    dest: &Path,
+    ctx: &Ctx,
+) -> Result<(), Stop> {
+    let werr = |e| Error::io(dest, "write", e);
+    match data {
+        Some(data) => {
+            let mut inb = InBuffer::around(data);
+            while inb.pos() < data.len() {
+                let mut outb = OutBuffer::around(sink.writer.spare());
+                enc.run(&mut inb, &mut outb).map_err(werr)?;
+                let produced = outb.pos();
+                sink.writer.advance(produced, sink.out, ctx)?;
+            }
+        }
+        None => loop {
+            let mut outb = OutBuffer::around(sink.writer.spare());
+            let remaining = enc.finish(&mut outb, true).map_err(werr)?;
+            let produced = outb.pos();
+            sink.writer.advance(produced, sink.out, ctx)?;
+            if remaining == 0 {
+                break;
+            }
+        },
+    }
+    Ok(())
 }
 
 /// Reads the next chunk, failing if the file grew past the size it had at open.
@@ -170,25 +204,22 @@ fn encode_inline(
     input: &mut File,
     size: u64,
     enc: &mut Encoder<'static>,
-    output: &mut File,
+    sink: &mut Sink<'_>,
     chunk: usize,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
-    let werr = |e| Error::io(dest, "write", e);
-    let mut outbuf = vec![0u8; zstd::zstd_safe::CCtx::out_size()];
     let mut total = 0u64;
-    let mut sink = |b: &[u8]| output.write_all(b);
     with_scratch(chunk, |buf| -> Result<(), Stop> {
         loop {
             let n = next_chunk(src, input, buf, size, &mut total)?;
             if n == 0 {
                 return Ok(());
             }
-            feed(enc, Some(&buf[..n]), &mut outbuf, &mut sink).map_err(werr)?;
+            feed_into(enc, Some(&buf[..n]), sink, dest, ctx)?;
             ctx.chunk_done(n as u64)?;
         }
     })?;
-    feed(enc, None, &mut outbuf, &mut sink).map_err(werr)?;
+    feed_into(enc, None, sink, dest, ctx)?;
     Ok(total)
 }
 
@@ -204,7 +235,7 @@ fn encode_threaded(
     input: &mut File,
     size: u64,
     mut enc: Encoder<'static>,
-    output: &mut File,
+    sink: &mut Sink<'_>,
     chunk: usize,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
@@ -239,7 +270,7 @@ fn encode_threaded(
     let mut write_out = |r: std::io::Result<Option<Vec<u8>>>| -> Result<bool, Stop> {
         match r.map_err(werr)? {
             Some(bytes) => {
-                output.write_all(&bytes).map_err(werr)?;
+                sink.writer.write(&bytes, sink.out, ctx)?;
                 Ok(false)
             }
             None => Ok(true),
@@ -293,7 +324,7 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
     let mut out = AtomicOutput::create(dest, overwrite)?;
     let mut dec = Decoder::new().map_err(rerr)?;
     let corrupt = |e: std::io::Error| Error::invalid(src, format!("corrupt zstd data: {e}"));
-    let mut outbuf = vec![0u8; DECOMPRESS_OUT_BYTES];
+    let mut writer = Writer::new(&out);
     let mut inbuf = vec![0u8; DECOMPRESS_IN_BYTES];
     inbuf[..4].copy_from_slice(&head);
     let (mut pos, mut filled) = (0, 4);
@@ -310,12 +341,10 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
         }
         let mut inb = InBuffer::around(&inbuf[..filled]);
         inb.set_pos(pos);
-        let mut outb = OutBuffer::around(&mut outbuf[..]);
+        let mut outb = OutBuffer::around(writer.spare());
         hint = dec.run(&mut inb, &mut outb).map_err(corrupt)?;
         let produced = outb.pos();
-        out.file()
-            .write_all(&outbuf[..produced])
-            .map_err(|e| Error::io(dest, "write", e))?;
+        writer.advance(produced, &mut out, ctx)?;
         let used = inb.pos() - pos;
         pos = inb.pos();
         consumed_total += used as u64;
@@ -324,7 +353,7 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
     // The input is all read; the decoder may still hold output for it. A call that
     // produces nothing says nothing about the frame (it would ask for the next header).
     loop {
-        let mut outb = OutBuffer::around(&mut outbuf[..]);
+        let mut outb = OutBuffer::around(writer.spare());
         let mut empty = InBuffer::around(&[][..]);
         let h = dec.run(&mut empty, &mut outb).map_err(corrupt)?;
         let produced = outb.pos();
@@ -332,9 +361,7 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
             break;
         }
         hint = h;
-        out.file()
-            .write_all(&outbuf[..produced])
-            .map_err(|e| Error::io(dest, "write", e))?;
+        writer.advance(produced, &mut out, ctx)?;
         ctx.token.check()?;
     }
     let frame_open = hint != 0;
@@ -342,5 +369,6 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
         return Err(Error::invalid(src, "truncated zstd data (unexpected end of file)").into());
     }
     check_unchanged(src, size, consumed_total)?;
+    writer.finish(&mut out, ctx)?;
     Ok(out.commit()?)
 }

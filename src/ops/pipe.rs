@@ -1,0 +1,265 @@
+//! A background writer for one output, so a worker never sits in a `write` or `fsync` the
+//! kernel stalls.
+//!
+//! On ext4 a `write` can block for 10–30 ms while the journal commits (another file's
+//! `fsync`, or the freeing of a discarded output); a worker stuck there cannot see a cancel.
+//! With a [`Writer`] the worker fills 1 MiB buffers and hands them to a helper thread over a
+//! short queue, waiting (when the queue is full) on a `select!` that a cancel also wakes. A
+//! cancelled worker returns at once: the helper finishes the call it is in, skips whatever
+//! is still queued, and ends; the output it wrote to is an uncommitted temporary that the
+//! worker has already discarded. Writing beside the work also overlaps the two, which is
+//! what makes decompression keep up with `zstd -d`.
+//!
+//! Small outputs never start a thread: until the first buffer is full nothing is written,
+//! and [`Writer::finish`] writes a lone partial buffer itself.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{Ctx, Stop};
+use crate::error::Error;
+use crate::output::AtomicOutput;
+
+/// Bytes handed to the helper at a time.
+pub const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+/// Full buffers that may wait in the queue.
+const QUEUE: usize = 2;
+
+enum Msg {
+    Data(Vec<u8>, usize),
+    /// All data sent: sync the file and report.
+    Finish,
+}
+
+/// The helper's side, started with the first full buffer.
+struct Helper {
+    tx: Sender<Msg>,
+    /// Emptied buffers coming back for reuse.
+    recycled: Receiver<Vec<u8>>,
+    /// The helper's one report: the first write error, or the `fsync`'s outcome.
+    done: Receiver<std::io::Result<()>>,
+    /// Set when the worker gives up on this output, so queued buffers are not written.
+    abandoned: Arc<AtomicBool>,
+}
+
+/// Writes one output through a helper thread. See the module documentation.
+pub struct Writer {
+    dest: PathBuf,
+    buf: Vec<u8>,
+    filled: usize,
+    helper: Option<Helper>,
+    finished: bool,
+}
+
+impl Writer {
+    /// A writer for `dest`, whose data goes to `out`'s temporary.
+    pub fn new(out: &AtomicOutput) -> Writer {
+        Writer {
+            dest: out.final_path().to_path_buf(),
+            buf: Vec::new(),
+            filled: 0,
+            helper: None,
+            finished: false,
+        }
+    }
+
+    /// The unfilled part of the current buffer (never empty); say how much was filled with
+    /// [`Writer::advance`].
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.buf.len() < WRITE_BUFFER_BYTES {
+            self.buf.resize(WRITE_BUFFER_BYTES, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Marks `n` more bytes of [`Writer::spare`] as data, handing the buffer over once full.
+    pub fn advance(&mut self, n: usize, out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {
+        self.filled += n;
+        if self.filled == self.buf.len() {
+            self.send_buffer(out, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `data`.
+    pub fn write(
+        &mut self,
+        mut data: &[u8],
+        out: &mut AtomicOutput,
+        ctx: &Ctx,
+    ) -> Result<(), Stop> {
+        while !data.is_empty() {
+            let spare = self.spare();
+            let n = spare.len().min(data.len());
+            spare[..n].copy_from_slice(&data[..n]);
+            data = &data[n..];
+            self.advance(n, out, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and syncs the file. Waits on the helper, but a cancel ends the
+    /// wait. Afterwards `out` is marked synced, so committing it does not sync again.
+    pub fn finish(mut self, out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {
+        let werr = |e| Error::io(&self.dest, "write", e);
+        let Some(helper) = &self.helper else {
+            // Never started: a small output, written and synced here.
+            let f = out.file();
+            f.write_all(&self.buf[..self.filled]).map_err(werr)?;
+            self.finished = true;
+            return sync(out, ctx);
+        };
+        if self.filled > 0 {
+            let buf = std::mem::take(&mut self.buf);
+            self.queue(Msg::Data(buf, self.filled), ctx)?;
+            self.filled = 0;
+        }
+        self.queue(Msg::Finish, ctx)?;
+        let cancelled = ctx.token.cancelled_channel();
+        let done = helper.done.clone();
+        crossbeam_channel::select! {
+            recv(done) -> r => {
+                self.finished = true;
+                r.map_err(|_| self.gone())?.map_err(werr)?;
+            }
+            recv(cancelled) -> _ => { ctx.token.check()?; }
+        }
+        out.mark_synced();
+        Ok(())
+    }
+
+    fn gone(&self) -> Error {
+        Error::invalid(&self.dest, "the writing thread stopped unexpectedly")
+    }
+
+    /// Hands the full buffer to the helper (starting it the first time) and takes a fresh one.
+    fn send_buffer(&mut self, out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {
+        if self.helper.is_none() {
+            self.helper = Some(self.start(out)?);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let filled = std::mem::replace(&mut self.filled, 0);
+        self.queue(Msg::Data(buf, filled), ctx)?;
+        if let Some(h) = &self.helper {
+            self.buf = h.recycled.try_recv().unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Sends `msg`, waiting while the queue is full; a cancel or a failed helper ends the wait.
+    fn queue(&self, msg: Msg, ctx: &Ctx) -> Result<(), Stop> {
+        let Some(h) = &self.helper else {
+            return Ok(());
+        };
+        let cancelled = ctx.token.cancelled_channel();
+        let mut msg = Some(msg);
+        loop {
+            crossbeam_channel::select! {
+                send(h.tx, msg.take().unwrap_or(Msg::Finish)) -> r => {
+                    return r.map_err(|_| self.gone().into());
+                }
+                // The helper reports early only when a write failed.
+                recv(h.done) -> r => {
+                    let e = r.map_err(|_| self.gone())?
+                        .err()
+                        .unwrap_or_else(|| std::io::Error::other("write ended early"));
+                    return Err(Error::io(&self.dest, "write", e).into());
+                }
+                recv(cancelled) -> _ => { ctx.token.check()?; }
+            }
+        }
+    }
+
+    fn start(&self, out: &mut AtomicOutput) -> Result<Helper, Stop> {
+        let werr = |e| Error::io(&self.dest, "write", e);
+        let file = out.file().try_clone().map_err(werr)?;
+        let (tx, rx) = crossbeam_channel::bounded::<Msg>(QUEUE);
+        let (back_tx, recycled) = crossbeam_channel::bounded::<Vec<u8>>(QUEUE + 2);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let flag = abandoned.clone();
+        std::thread::Builder::new()
+            .name("ripcord-writer".into())
+            .spawn(move || write_loop(file, &rx, &back_tx, &done_tx, &flag))
+            .map_err(|e| Error::io(&self.dest, "start a writing thread for", e))?;
+        Ok(Helper {
+            tx,
+            recycled,
+            done,
+            abandoned,
+        })
+    }
+}
+
+/// Syncs `out`'s data and metadata on a helper thread (an `fsync` of a big file takes a
+/// second or more), waiting on a `select!` that a cancel also wakes, and marks it synced.
+pub fn sync(out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {
+    let dest = out.final_path().to_path_buf();
+    let werr = |e| Error::io(&dest, "write", e);
+    let file = out.file().try_clone().map_err(werr)?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("ripcord-sync".into())
+        .spawn(move || {
+            let _ = tx.send(file.sync_all());
+        })
+        .map_err(|e| Error::io(&dest, "start a thread to sync", e))?;
+    let cancelled = ctx.token.cancelled_channel();
+    loop {
+        crossbeam_channel::select! {
+            recv(rx) -> r => {
+                r.map_err(|_| Error::invalid(&dest, "the sync thread stopped unexpectedly"))?
+                    .map_err(werr)?;
+                out.mark_synced();
+                return Ok(());
+            }
+            recv(cancelled) -> _ => { ctx.token.check()?; }
+        }
+    }
+}
+
+/// The helper thread: writes buffers in order until told to finish (then syncs) or until
+/// the worker goes away or gives up (then stops without writing more).
+fn write_loop(
+    mut file: File,
+    rx: &Receiver<Msg>,
+    back: &Sender<Vec<u8>>,
+    done: &Sender<std::io::Result<()>>,
+    abandoned: &AtomicBool,
+) {
+    for msg in rx {
+        // Relaxed: a hint to skip work; the channel's own synchronisation orders the data.
+        if abandoned.load(Ordering::Relaxed) {
+            return;
+        }
+        match msg {
+            Msg::Data(buf, filled) => {
+                if let Err(e) = file.write_all(&buf[..filled]) {
+                    let _ = done.send(Err(e));
+                    return;
+                }
+                let _ = back.try_send(buf);
+            }
+            Msg::Finish => {
+                let _ = done.send(file.sync_all());
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(h) = &self.helper
+            && !self.finished
+        {
+            // Relaxed: see `write_loop`; dropping `tx` right after also ends its loop.
+            h.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
