@@ -107,9 +107,16 @@ fn compare(label: &str, ours: &str, peers: &[(&str, String)], runs: usize, rows:
     }
     let mut mine = Vec::new();
     let mut theirs = vec![Vec::new(); peers.len()];
+    // Every run starts with nothing left to write back: a peer that leaves its output unsynced
+    // (plain `cp`, `zstd`) would otherwise slow down whichever run comes next.
+    let settle = || {
+        time_sh("sync");
+    };
     for _ in 0..runs {
+        settle();
         mine.push(time_sh(ours));
         for (i, (_, p)) in peers.iter().enumerate() {
+            settle();
             theirs[i].push(time_sh(p));
         }
     }

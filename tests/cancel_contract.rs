@@ -233,6 +233,13 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
             },
             src.clone(),
         ),
+        (
+            Operation::Copy {
+                to: out.clone(),
+                verify: false,
+            },
+            src.clone(),
+        ),
     ];
     for (op, input) in ops {
         let name = op.name();

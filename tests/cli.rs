@@ -495,3 +495,41 @@ fn a_file_truncated_while_mapped_is_reported_and_the_rest_goes_on() {
         );
     }
 }
+
+/// Between two file systems `copy_file_range` is refused and the copy goes through user
+/// space (and the background writer): the result must be the same, times and all.
+#[test]
+fn copy_between_file_systems_falls_back_and_matches() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = Path::new("/dev/shm");
+    let src_dir = match tempfile::tempdir_in(shm) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipped: no /dev/shm here ({e})");
+            return;
+        }
+    };
+    let dest = tempfile::tempdir().unwrap();
+    assert_ne!(
+        std::fs::metadata(src_dir.path()).unwrap().dev(),
+        std::fs::metadata(dest.path()).unwrap().dev(),
+        "/dev/shm and the temp folder must be different file systems for this test"
+    );
+    let src = file(&src_dir.path().join("big.bin"), (5 << 20) + 17, 9);
+    let to = dest.path().display().to_string();
+    for verify in [false, true] {
+        let out = dest.path().join("big.bin");
+        let _ = std::fs::remove_file(&out);
+        let mut args = vec!["copy", "--to", to.as_str(), src.to_str().unwrap()];
+        if verify {
+            args.insert(1, "--verify");
+        }
+        let r = ripcord(dest.path(), &args);
+        assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+        assert!(std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(), "verify {verify}");
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().mtime(),
+            std::fs::metadata(&src).unwrap().mtime()
+        );
+    }
+}

@@ -234,8 +234,6 @@ pub fn chunk_bytes(algo: Algo) -> usize {
 /// Files at least this big are hashed through memory-mapped windows (no copy out of the page
 /// cache); smaller ones are read, which costs less than mapping and unmapping.
 pub const MAP_MIN_BYTES: u64 = 1024 * 1024;
-/// Bytes mapped at once: unmapping a window is part of a cancel, so it stays small.
-const MAP_WINDOW_BYTES: usize = 128 * 1024 * 1024;
 
 /// Hashes the file at `path`, checking `ctx` between chunks. Fails if the file shrinks,
 /// grows or disappears while it is read.
@@ -293,7 +291,7 @@ fn feed_mapped(
 ) -> Result<u64, Stop> {
     let mut pos = 0u64;
     while pos < size {
-        let len = usize::try_from(size - pos).map_or(MAP_WINDOW_BYTES, |r| r.min(MAP_WINDOW_BYTES));
+        let len = usize::try_from(size - pos).map_or(super::mapped::WINDOW_BYTES, |r| r.min(super::mapped::WINDOW_BYTES));
         let Some(window) = super::mapped::Window::map(file, pos, len) else {
             break;
         };

@@ -25,6 +25,9 @@ struct Slot {
     hit: AtomicBool,
 }
 
+/// Bytes mapped at once: unmapping a window is part of a cancel, so it stays modest.
+pub(crate) const WINDOW_BYTES: usize = 128 * 1024 * 1024;
+
 /// At most this many windows are mapped at once; more fall back to reads.
 const SLOTS: usize = 64;
 
@@ -225,3 +228,114 @@ impl Drop for Window {
 // SAFETY: the window is plain read-only memory plus atomics; moving it to another thread is
 // as safe as moving a `Box<[u8]>`.
 unsafe impl Send for Window {}
+
+// SAFETY: the window is read-only memory; reading it from several threads at once is as
+// safe as sharing a `&[u8]`.
+unsafe impl Sync for Window {}
+
+/// A piece of input: a range of a shared mapped window, or bytes read into a buffer.
+pub(crate) enum Piece {
+    /// Part of a mapped window, shared with whoever else holds pieces of it.
+    Mapped(std::sync::Arc<Window>, std::ops::Range<usize>),
+    /// Bytes read from the file.
+    Owned(Vec<u8>),
+}
+
+impl Piece {
+    /// The piece's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Mapped(w, r) => &w.bytes()[r.clone()],
+            Piece::Owned(v) => v,
+        }
+    }
+}
+
+/// A file read as pieces of up to `chunk` bytes: through mapped windows of `window` bytes
+/// when the file is big and regular, with reads otherwise (and after the size it had at
+/// open, so growth is seen). A file that shrank under a window fails when that window is
+/// left behind.
+pub(crate) struct Pieces<'a> {
+    path: &'a std::path::Path,
+    file: &'a mut File,
+    size: u64,
+    pos: u64,
+    chunk: usize,
+    window_bytes: usize,
+    mapping: bool,
+    window: Option<(std::sync::Arc<Window>, usize)>,
+}
+
+impl<'a> Pieces<'a> {
+    /// Pieces of `file` (at `path`, `size` bytes at open), read from its start.
+    pub(crate) fn new(
+        path: &'a std::path::Path,
+        file: &'a mut File,
+        size: u64,
+        chunk: usize,
+        map_min: u64,
+        window_bytes: usize,
+    ) -> Self {
+        let mapping = size >= map_min && file.metadata().is_ok_and(|m| m.is_file());
+        Pieces {
+            path,
+            file,
+            size,
+            pos: 0,
+            chunk,
+            window_bytes,
+            mapping,
+            window: None,
+        }
+    }
+
+    /// The next piece, or `None` at the end of the file.
+    pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, crate::error::Error> {
+        use crate::error::Error;
+        use std::io::{Read, Seek, SeekFrom};
+        while self.mapping {
+            if let Some((w, used)) = &mut self.window {
+                let len = w.bytes().len();
+                if *used < len {
+                    let end = (*used + self.chunk).min(len);
+                    let piece = Piece::Mapped(w.clone(), *used..end);
+                    self.pos += (end - *used) as u64;
+                    *used = end;
+                    return Ok(Some(piece));
+                }
+                if w.truncated() {
+                    return Err(Error::Changed {
+                        path: self.path.to_path_buf(),
+                        expected: self.size,
+                        got: self.file.metadata().map_or(0, |m| m.len()),
+                    });
+                }
+                self.window = None;
+            }
+            let left = self.size - self.pos;
+            let window = (left > 0)
+                .then(|| {
+                    let len = usize::try_from(left).map_or(self.window_bytes, |l| l.min(self.window_bytes));
+                    Window::map(self.file, self.pos, len)
+                })
+                .flatten();
+            match window {
+                Some(w) => self.window = Some((std::sync::Arc::new(w), 0)),
+                None => {
+                    // The end, or a window that cannot be mapped: read from here on.
+                    self.mapping = false;
+                    self.file
+                        .seek(SeekFrom::Start(self.pos))
+                        .map_err(|e| Error::io(self.path, "read", e))?;
+                }
+            }
+        }
+        let mut v = Vec::with_capacity(self.chunk);
+        let n = (&mut *self.file)
+            .take(self.chunk as u64)
+            .read_to_end(&mut v)
+            .map_err(|e| Error::io(self.path, "read", e))?;
+        self.pos += n as u64;
+        Ok((n > 0).then_some(Piece::Owned(v)))
+    }
+}

@@ -156,6 +156,8 @@ impl Writer {
         let Some(h) = &self.helper else {
             return Ok(());
         };
+        // `select!` picks at random among ready operations; a cancel must win over a free slot.
+        ctx.token.check()?;
         let cancelled = ctx.token.cancelled_channel();
         let mut msg = Some(msg);
         loop {
@@ -261,5 +263,75 @@ impl Drop for Writer {
             // Relaxed: see `write_loop`; dropping `tx` right after also ends its loop.
             h.abandoned.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::{CancelToken, Reason};
+    use crate::engine::throttle::Throttle;
+    use std::sync::atomic::AtomicU64;
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    /// Writes `bytes` in uneven pieces, half through `write` and half through `spare`.
+    fn write_through(dir: &std::path::Path, name: &str, bytes: &[u8], token: &CancelToken) -> Result<PathBuf, Stop> {
+        let (fb, jb) = (AtomicU64::new(0), AtomicU64::new(0));
+        let throttle = Throttle::new(None);
+        let noop = || {};
+        let ctx = Ctx {
+            token,
+            file_bytes: &fb,
+            job_bytes: &jb,
+            throttle: &throttle,
+            on_progress: &noop,
+        };
+        let mut out = AtomicOutput::create(&dir.join(name), false)?;
+        let mut w = Writer::new(&out);
+        let mut rest = bytes;
+        let mut turn = 0usize;
+        while !rest.is_empty() {
+            let n = rest.len().min(1 + (turn * 7919) % 300_000);
+            if turn % 2 == 0 {
+                w.write(&rest[..n], &mut out, &ctx)?;
+            } else {
+                let spare = w.spare();
+                let n = n.min(spare.len());
+                spare[..n].copy_from_slice(&rest[..n]);
+                w.advance(n, &mut out, &ctx)?;
+                rest = &rest[n..];
+                turn += 1;
+                continue;
+            }
+            rest = &rest[n..];
+            turn += 1;
+        }
+        w.finish(&mut out, &ctx)?;
+        Ok(out.commit()?)
+    }
+
+    #[test]
+    fn small_and_large_outputs_come_out_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = CancelToken::new();
+        for (name, len) in [("empty", 0), ("small", 1000), ("exact", WRITE_BUFFER_BYTES), ("large", 5 * WRITE_BUFFER_BYTES + 3)] {
+            let want = data(len);
+            let path = write_through(dir.path(), name, &want, &token).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_writer_leaves_nothing_and_stops_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = CancelToken::new();
+        token.cancel(Reason::User);
+        // Already cancelled: the first full buffer's hand-over sees it.
+        let r = write_through(dir.path(), "out", &data(8 * WRITE_BUFFER_BYTES), &token);
+        assert!(matches!(r, Err(Stop::Cancelled(Reason::User))), "{:?}", r.err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -14,8 +14,10 @@ use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::CParameter;
 
 use super::hash::check_unchanged;
+use super::hash::MAP_MIN_BYTES;
+use super::mapped::{Piece, Pieces, WINDOW_BYTES};
 use super::pipe::Writer;
-use super::{Ctx, Stop, read_full, with_scratch};
+use super::{Ctx, Stop, read_full};
 use crate::error::Error;
 use crate::output::AtomicOutput;
 
@@ -89,6 +91,7 @@ pub fn compress(
         enc.set_pledged_src_size(Some(size)).map_err(werr)?;
     }
     let chunk = compress_chunk_bytes(level);
+    let mut input = Pieces::new(src, &mut input, size, chunk, MAP_MIN_BYTES, WINDOW_BYTES);
     let mut sink = Sink {
         writer: Writer::new(&out),
         out: &mut out,
@@ -96,9 +99,9 @@ pub fn compress(
     let total = if threads > 1 {
         enc.set_parameter(CParameter::NbWorkers(threads))
             .map_err(werr)?;
-        encode_threaded(src, dest, &mut input, size, enc, &mut sink, chunk, ctx)?
+        encode_threaded(src, dest, &mut input, size, enc, &mut sink, ctx)?
     } else {
-        encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, chunk, ctx)?
+        encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, ctx)?
     };
     check_unchanged(src, size, total)?;
     sink.writer.finish(sink.out, ctx)?;
@@ -144,16 +147,15 @@ fn feed_into(
     Ok(())
 }
 
-/// Reads the next chunk, failing if the file grew past the size it had at open.
-fn next_chunk(
+/// The next piece of input, failing if the file grew past the size it had at open.
+fn next_piece(
     src: &Path,
-    input: &mut File,
-    buf: &mut [u8],
+    input: &mut Pieces<'_>,
     size: u64,
     total: &mut u64,
-) -> Result<usize, Stop> {
-    let n = read_full(input, buf).map_err(|e| Error::io(src, "read", e))?;
-    *total += n as u64;
+) -> Result<Option<Piece>, Stop> {
+    let piece = input.next_piece()?;
+    *total += piece.as_ref().map_or(0, |p| p.bytes().len() as u64);
     if size > 0 && *total > size {
         return Err(Error::Changed {
             path: src.to_path_buf(),
@@ -162,7 +164,7 @@ fn next_chunk(
         }
         .into());
     }
-    Ok(n)
+    Ok(piece)
 }
 
 /// Runs `data` through the encoder (or, if `data` is `None`, ends the frame) and appends
@@ -197,28 +199,20 @@ fn feed(
 }
 
 /// Single-threaded zstd: each chunk is compressed here, about a millisecond of work.
-#[allow(clippy::too_many_arguments)]
 fn encode_inline(
     src: &Path,
     dest: &Path,
-    input: &mut File,
+    input: &mut Pieces<'_>,
     size: u64,
     enc: &mut Encoder<'static>,
     sink: &mut Sink<'_>,
-    chunk: usize,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
     let mut total = 0u64;
-    with_scratch(chunk, |buf| -> Result<(), Stop> {
-        loop {
-            let n = next_chunk(src, input, buf, size, &mut total)?;
-            if n == 0 {
-                return Ok(());
-            }
-            feed_into(enc, Some(&buf[..n]), sink, dest, ctx)?;
-            ctx.chunk_done(n as u64)?;
-        }
-    })?;
+    while let Some(piece) = next_piece(src, input, size, &mut total)? {
+        feed_into(enc, Some(piece.bytes()), sink, dest, ctx)?;
+        ctx.chunk_done(piece.bytes().len() as u64)?;
+    }
     feed_into(enc, None, sink, dest, ctx)?;
     Ok(total)
 }
@@ -232,16 +226,15 @@ fn encode_inline(
 fn encode_threaded(
     src: &Path,
     dest: &Path,
-    input: &mut File,
+    input: &mut Pieces<'_>,
     size: u64,
     mut enc: Encoder<'static>,
     sink: &mut Sink<'_>,
-    chunk: usize,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
     let werr = |e| Error::io(dest, "write", e);
     // In: chunks to compress (`None` ends the frame). Out: compressed bytes, then `None`.
-    let (in_tx, in_rx) = crossbeam_channel::bounded::<Option<Vec<u8>>>(2);
+    let (in_tx, in_rx) = crossbeam_channel::bounded::<Option<Piece>>(2);
     let (out_tx, out_rx) = crossbeam_channel::bounded::<std::io::Result<Option<Vec<u8>>>>(4);
     std::thread::Builder::new()
         .name("ripcord-zstd-feed".into())
@@ -254,7 +247,7 @@ fn encode_threaded(
                     Ok(())
                 };
                 let end = msg.is_none();
-                let r = feed(&mut enc, msg.as_deref(), &mut outbuf, &mut sink);
+                let r = feed(&mut enc, msg.as_ref().map(Piece::bytes), &mut outbuf, &mut sink);
                 let failed = r.is_err();
                 let sent = out_tx.send(r.map(|()| Some(produced)));
                 if end && sent.is_ok() && !failed {
@@ -278,12 +271,12 @@ fn encode_threaded(
     };
     let gone = || Error::invalid(src, "the compression thread stopped unexpectedly");
     let mut total = 0u64;
-    let mut buf = vec![0u8; chunk];
     loop {
-        let n = next_chunk(src, input, &mut buf, size, &mut total)?;
+        let piece = next_piece(src, input, size, &mut total)?;
+        let n = piece.as_ref().map_or(0, |p| p.bytes().len());
         // `Some(None)` asks the feeder to end the frame. The message is taken only when the
         // send is the operation selected.
-        let mut msg = Some((n > 0).then(|| buf[..n].to_vec()));
+        let mut msg = Some(piece);
         // Hand the chunk over, writing out compressed data meanwhile; a cancel ends the wait.
         loop {
             crossbeam_channel::select! {
