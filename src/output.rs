@@ -197,9 +197,17 @@ impl Drop for AtomicOutput {
 
 /// Closes `file` on a background thread (started once), or here if it cannot be started.
 fn close_later(file: File) {
-    static CLOSER: OnceLock<Option<crossbeam_channel::Sender<File>>> = OnceLock::new();
-    let tx = CLOSER.get_or_init(|| {
-        let (tx, rx) = crossbeam_channel::unbounded::<File>();
+    drop_later(Box::new(file));
+}
+
+/// Drops `thing` on a background thread (started once), or here if it cannot be started.
+/// For what is slow to free after a cancel: a discarded output (the kernel frees its data on
+/// the last close), a compressor's buffers, a mapped window (unmapping waits for the
+/// process's memory-map lock); the worker reports its stop without waiting for any of it.
+pub fn drop_later(thing: Box<dyn Send>) {
+    static DROPPER: OnceLock<Option<crossbeam_channel::Sender<Box<dyn Send>>>> = OnceLock::new();
+    let tx = DROPPER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Send>>();
         std::thread::Builder::new()
             .name("ripcord-closer".into())
             .spawn(move || rx.iter().for_each(drop))
@@ -207,8 +215,8 @@ fn close_later(file: File) {
             .map(|_| tx)
     });
     if let Some(tx) = tx {
-        // On failure the file comes back inside the error and is closed right here.
-        let _ = tx.send(file);
+        // On failure the thing comes back inside the error and is dropped right here.
+        let _ = tx.send(thing);
     }
 }
 

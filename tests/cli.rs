@@ -525,8 +525,16 @@ fn copy_between_file_systems_falls_back_and_matches() {
             args.insert(1, "--verify");
         }
         let r = ripcord(dest.path(), &args);
-        assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
-        assert!(std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(), "verify {verify}");
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(
+            std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(),
+            "verify {verify}"
+        );
         assert_eq!(
             std::fs::metadata(&out).unwrap().mtime(),
             std::fs::metadata(&src).unwrap().mtime()

@@ -291,7 +291,9 @@ fn feed_mapped(
 ) -> Result<u64, Stop> {
     let mut pos = 0u64;
     while pos < size {
-        let len = usize::try_from(size - pos).map_or(super::mapped::WINDOW_BYTES, |r| r.min(super::mapped::WINDOW_BYTES));
+        let len = usize::try_from(size - pos).map_or(super::mapped::WINDOW_BYTES, |r| {
+            r.min(super::mapped::WINDOW_BYTES)
+        });
         let Some(window) = super::mapped::Window::map(file, pos, len) else {
             break;
         };

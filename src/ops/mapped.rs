@@ -289,6 +289,13 @@ impl<'a> Pieces<'a> {
         }
     }
 
+    /// Gives up the current window, unmapping it on the background dropper.
+    fn release_window(&mut self) {
+        if let Some((w, _)) = self.window.take() {
+            crate::output::drop_later(Box::new(w));
+        }
+    }
+
     /// The next piece, or `None` at the end of the file.
     pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, crate::error::Error> {
         use crate::error::Error;
@@ -310,12 +317,13 @@ impl<'a> Pieces<'a> {
                         got: self.file.metadata().map_or(0, |m| m.len()),
                     });
                 }
-                self.window = None;
+                self.release_window();
             }
             let left = self.size - self.pos;
             let window = (left > 0)
                 .then(|| {
-                    let len = usize::try_from(left).map_or(self.window_bytes, |l| l.min(self.window_bytes));
+                    let len = usize::try_from(left)
+                        .map_or(self.window_bytes, |l| l.min(self.window_bytes));
                     Window::map(self.file, self.pos, len)
                 })
                 .flatten();
@@ -337,5 +345,11 @@ impl<'a> Pieces<'a> {
             .map_err(|e| Error::io(self.path, "read", e))?;
         self.pos += n as u64;
         Ok((n > 0).then_some(Piece::Owned(v)))
+    }
+}
+
+impl Drop for Pieces<'_> {
+    fn drop(&mut self) {
+        self.release_window();
     }
 }

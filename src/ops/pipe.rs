@@ -278,7 +278,12 @@ mod tests {
     }
 
     /// Writes `bytes` in uneven pieces, half through `write` and half through `spare`.
-    fn write_through(dir: &std::path::Path, name: &str, bytes: &[u8], token: &CancelToken) -> Result<PathBuf, Stop> {
+    fn write_through(
+        dir: &std::path::Path,
+        name: &str,
+        bytes: &[u8],
+        token: &CancelToken,
+    ) -> Result<PathBuf, Stop> {
         let (fb, jb) = (AtomicU64::new(0), AtomicU64::new(0));
         let throttle = Throttle::new(None);
         let noop = || {};
@@ -292,22 +297,22 @@ mod tests {
         let mut out = AtomicOutput::create(&dir.join(name), false)?;
         let mut w = Writer::new(&out);
         let mut rest = bytes;
-        let mut turn = 0usize;
-        while !rest.is_empty() {
+        for turn in 0usize.. {
+            if rest.is_empty() {
+                break;
+            }
             let n = rest.len().min(1 + (turn * 7919) % 300_000);
-            if turn % 2 == 0 {
+            let n = if turn.is_multiple_of(2) {
                 w.write(&rest[..n], &mut out, &ctx)?;
+                n
             } else {
                 let spare = w.spare();
                 let n = n.min(spare.len());
                 spare[..n].copy_from_slice(&rest[..n]);
                 w.advance(n, &mut out, &ctx)?;
-                rest = &rest[n..];
-                turn += 1;
-                continue;
-            }
+                n
+            };
             rest = &rest[n..];
-            turn += 1;
         }
         w.finish(&mut out, &ctx)?;
         Ok(out.commit()?)
@@ -317,7 +322,12 @@ mod tests {
     fn small_and_large_outputs_come_out_whole() {
         let dir = tempfile::tempdir().unwrap();
         let token = CancelToken::new();
-        for (name, len) in [("empty", 0), ("small", 1000), ("exact", WRITE_BUFFER_BYTES), ("large", 5 * WRITE_BUFFER_BYTES + 3)] {
+        for (name, len) in [
+            ("empty", 0),
+            ("small", 1000),
+            ("exact", WRITE_BUFFER_BYTES),
+            ("large", 5 * WRITE_BUFFER_BYTES + 3),
+        ] {
             let want = data(len);
             let path = write_through(dir.path(), name, &want, &token).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), want, "{name}");
@@ -331,7 +341,11 @@ mod tests {
         token.cancel(Reason::User);
         // Already cancelled: the first full buffer's hand-over sees it.
         let r = write_through(dir.path(), "out", &data(8 * WRITE_BUFFER_BYTES), &token);
-        assert!(matches!(r, Err(Stop::Cancelled(Reason::User))), "{:?}", r.err());
+        assert!(
+            matches!(r, Err(Stop::Cancelled(Reason::User))),
+            "{:?}",
+            r.err()
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

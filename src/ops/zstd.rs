@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::CParameter;
 
-use super::hash::check_unchanged;
 use super::hash::MAP_MIN_BYTES;
+use super::hash::check_unchanged;
 use super::mapped::{Piece, Pieces, WINDOW_BYTES};
 use super::pipe::Writer;
 use super::{Ctx, Stop, read_full};
@@ -101,7 +101,10 @@ pub fn compress(
             .map_err(werr)?;
         encode_threaded(src, dest, &mut input, size, enc, &mut sink, ctx)?
     } else {
-        encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, ctx)?
+        let r = encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, ctx);
+        // Freeing the encoder's buffers can wait on the process's memory-map lock.
+        crate::output::drop_later(Box::new(enc));
+        r?
     };
     check_unchanged(src, size, total)?;
     sink.writer.finish(sink.out, ctx)?;
@@ -247,7 +250,12 @@ fn encode_threaded(
                     Ok(())
                 };
                 let end = msg.is_none();
-                let r = feed(&mut enc, msg.as_ref().map(Piece::bytes), &mut outbuf, &mut sink);
+                let r = feed(
+                    &mut enc,
+                    msg.as_ref().map(Piece::bytes),
+                    &mut outbuf,
+                    &mut sink,
+                );
                 let failed = r.is_err();
                 let sent = out_tx.send(r.map(|()| Some(produced)));
                 if end && sent.is_ok() && !failed {
