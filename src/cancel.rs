@@ -132,26 +132,52 @@ impl Node {
         self.flags.store(f, Ordering::Release);
     }
 
+    /// Cancels this node and its descendants. Every node is marked before anyone is woken:
+    /// waking a thread can hand it this CPU at once, and on a busy machine the cancelling
+    /// thread may then wait milliseconds to run again, during which workers of nodes not yet
+    /// marked would go on working.
     fn cancel(&self, reason: Reason, at: Instant) -> bool {
+        let mut woken = Vec::new();
+        let Some(mine) = self.mark(reason, at, &mut woken) else {
+            return false;
+        };
+        mine.wake();
+        self.wake.notify_all();
+        for (node, wake) in woken {
+            wake.wake();
+            node.wake.notify_all();
+        }
+        true
+    }
+
+    /// Records the cancel on this node and, recursively, on its descendants (collected in
+    /// `woken`), without waking anyone. `None` if this node was cancelled already.
+    fn mark(
+        &self,
+        reason: Reason,
+        at: Instant,
+        woken: &mut Vec<(Arc<Node>, ToWake)>,
+    ) -> Option<ToWake> {
         let mut st = self.lock();
         if st.reason.is_some() {
-            return false;
+            return None;
         }
         st.reason = Some(reason);
         st.cancelled_at = Some(at);
         self.store_flags(&st);
-        st.cancel_senders.clear();
-        if let Some(cell) = &st.deadline_cell {
-            cell.poke();
-        }
+        let wake = ToWake {
+            senders: std::mem::take(&mut st.cancel_senders),
+            deadline: st.deadline_cell.clone(),
+        };
         let children: Vec<Arc<Node>> = st.children.iter().filter_map(Weak::upgrade).collect();
         st.children.clear();
-        self.wake.notify_all();
         drop(st);
         for child in children {
-            child.cancel(reason, at);
+            if let Some(w) = child.mark(reason, at, woken) {
+                woken.push((child, w));
+            }
         }
-        true
+        Some(wake)
     }
 
     fn add_holds(&self, delta: i32) {
@@ -178,6 +204,22 @@ impl Drop for Node {
         // Lets a deadline watcher thread end as soon as nobody holds the token any more.
         let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(cell) = &st.deadline_cell {
+            cell.poke();
+        }
+    }
+}
+
+/// What a cancelled node must wake once every node is marked.
+struct ToWake {
+    /// Dropping them disconnects the receivers of `cancelled_channel`.
+    senders: Vec<Sender<()>>,
+    deadline: Option<Arc<DeadlineCell>>,
+}
+
+impl ToWake {
+    fn wake(self) {
+        drop(self.senders);
+        if let Some(cell) = self.deadline {
             cell.poke();
         }
     }

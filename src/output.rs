@@ -200,6 +200,39 @@ fn close_later(file: File) {
     drop_later(Box::new(file));
 }
 
+/// Owns a `T` that is dropped on the background dropper (see [`drop_later`]) rather than
+/// where the owner goes out of scope: for buffers and contexts big enough that freeing them
+/// unmaps memory.
+pub struct FreeLater<T: Send + 'static>(ManuallyDrop<T>);
+
+impl<T: Send + 'static> FreeLater<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        FreeLater(ManuallyDrop::new(value))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for FreeLater<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Send + 'static> std::ops::DerefMut for FreeLater<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T: Send + 'static> Drop for FreeLater<T> {
+    fn drop(&mut self) {
+        // SAFETY: the value is taken exactly once, here, and not touched again.
+        let value = unsafe { ManuallyDrop::take(&mut self.0) };
+        drop_later(Box::new(value));
+    }
+}
+
 /// Drops `thing` on a background thread (started once), or here if it cannot be started.
 /// For what is slow to free after a cancel: a discarded output (the kernel frees its data on
 /// the last close), a compressor's buffers, a mapped window (unmapping waits for the

@@ -14,7 +14,7 @@ use ripcord::gui::model::{FileState, OpChoice, Settings};
 
 mod common;
 use common::have;
-use common::{WAIT, entries};
+use common::{WAIT, entries, signal};
 
 fn files(dir: &Path, n: usize, len: usize) -> Vec<PathBuf> {
     (0..n)
@@ -241,8 +241,36 @@ struct Display {
 
 impl Drop for Display {
     fn drop(&mut self) {
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
+        // SIGTERM, not SIGKILL: Xvfb then removes its lock file and socket, which would
+        // otherwise use up the display numbers over many runs.
+        signal(&self.xvfb, "-TERM");
+        if wait_exit(&mut self.xvfb, Duration::from_secs(5)).is_none() {
+            let _ = self.xvfb.kill();
+            let _ = self.xvfb.wait();
+        }
+    }
+}
+
+/// Whether display `n` is taken: its lock names a live Xvfb. A lock left by a killed
+/// Xvfb is removed (with its socket) so the number can be used again.
+fn display_taken(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    match std::fs::read_to_string(&lock) {
+        Ok(pid) => {
+            let alive = pid
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok())
+                .is_some_and(|comm| comm.trim() == "Xvfb");
+            if !alive {
+                let _ = std::fs::remove_file(&lock);
+                let _ = std::fs::remove_file(&socket);
+            }
+            alive
+        }
+        Err(_) => Path::new(&socket).exists(),
     }
 }
 
@@ -257,9 +285,7 @@ fn xvfb() -> Option<Display> {
         return None;
     }
     for n in 90..130 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
+        if display_taken(n) {
             continue;
         }
         let name = format!(":{n}");

@@ -297,6 +297,8 @@ fn feed_mapped(
         let Some(window) = super::mapped::Window::map(file, pos, len) else {
             break;
         };
+        // Unmapping waits for the process's memory-map lock: not on the worker.
+        let window = crate::output::FreeLater::new(window);
         for piece in window.bytes().chunks(chunk) {
             hasher.update(piece);
             ctx.chunk_done(piece.len() as u64)?;

@@ -19,7 +19,7 @@ use super::mapped::{Piece, Pieces, WINDOW_BYTES};
 use super::pipe::Writer;
 use super::{Ctx, Stop, read_full};
 use crate::error::Error;
-use crate::output::AtomicOutput;
+use crate::output::{AtomicOutput, FreeLater};
 
 /// Input fed to the encoder between two stop checks at levels up to 3 (~1 ms of work).
 pub const COMPRESS_CHUNK_BYTES: usize = 256 * 1024;
@@ -101,10 +101,9 @@ pub fn compress(
             .map_err(werr)?;
         encode_threaded(src, dest, &mut input, size, enc, &mut sink, ctx)?
     } else {
-        let r = encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, ctx);
-        // Freeing the encoder's buffers can wait on the process's memory-map lock.
-        crate::output::drop_later(Box::new(enc));
-        r?
+        // Freeing the encoder's buffers unmaps memory: not on the worker.
+        let mut enc = FreeLater::new(enc);
+        encode_inline(src, dest, &mut input, size, &mut enc, &mut sink, ctx)?
     };
     check_unchanged(src, size, total)?;
     sink.writer.finish(sink.out, ctx)?;
@@ -323,10 +322,11 @@ pub fn decompress(src: &Path, dest: &Path, overwrite: bool, ctx: &Ctx) -> Result
         return Err(Error::invalid(src, "not in zstd format").into());
     }
     let mut out = AtomicOutput::create(dest, overwrite)?;
-    let mut dec = Decoder::new().map_err(rerr)?;
+    // Freeing the decoder's window and buffers unmaps memory: not on the worker.
+    let mut dec = FreeLater::new(Decoder::new().map_err(rerr)?);
     let corrupt = |e: std::io::Error| Error::invalid(src, format!("corrupt zstd data: {e}"));
     let mut writer = Writer::new(&out);
-    let mut inbuf = vec![0u8; DECOMPRESS_IN_BYTES];
+    let mut inbuf = FreeLater::new(vec![0u8; DECOMPRESS_IN_BYTES]);
     inbuf[..4].copy_from_slice(&head);
     let (mut pos, mut filled) = (0, 4);
     let mut consumed_total = 0u64;
