@@ -133,6 +133,14 @@ impl Writer {
         Ok(())
     }
 
+    /// The error for a helper that ended before it was told to finish, from its report.
+    fn early_end(&self, report: Option<std::io::Result<()>>) -> Error {
+        match report {
+            Some(Err(e)) => Error::io(&self.dest, "write", e),
+            _ => self.gone(),
+        }
+    }
+
     fn gone(&self) -> Error {
         Error::invalid(&self.dest, "the writing thread stopped unexpectedly")
     }
@@ -163,15 +171,14 @@ impl Writer {
         loop {
             crossbeam_channel::select! {
                 send(h.tx, msg.take().unwrap_or(Msg::Finish)) -> r => {
-                    return r.map_err(|_| self.gone().into());
+                    if r.is_ok() {
+                        return Ok(());
+                    }
+                    // The helper is gone; it says why on `done` if a write failed.
+                    return Err(self.early_end(h.done.try_recv().ok()).into());
                 }
                 // The helper reports early only when a write failed.
-                recv(h.done) -> r => {
-                    let e = r.map_err(|_| self.gone())?
-                        .err()
-                        .unwrap_or_else(|| std::io::Error::other("write ended early"));
-                    return Err(Error::io(&self.dest, "write", e).into());
-                }
+                recv(h.done) -> r => return Err(self.early_end(r.ok()).into()),
                 recv(cancelled) -> _ => { ctx.token.check()?; }
             }
         }
