@@ -443,3 +443,62 @@ fn many_files_each_get_exactly_one_final_event() {
     assert!(summary.cancelled > 0);
     assert_eq!(summary.done + summary.cancelled + summary.failed, 600);
 }
+
+/// More files than workers, cancelled at many early moments (while the walker may still be
+/// queueing): every file announced as queued gets exactly one final event before `Finished`.
+#[test]
+fn early_cancels_leave_no_queued_file_without_a_final_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let inputs: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let p = dir.path().join(format!("{i}.bin"));
+            write_file(&p, 2 << 20);
+            p
+        })
+        .collect();
+    for round in 0..60u64 {
+        let mut s = spec(
+            Operation::Compress {
+                level: 1,
+                out_dir: Some(out.clone()),
+            },
+            inputs.clone(),
+        );
+        s.throttle = Some(2_000_000);
+        let job = Job::start(s, None).unwrap();
+        if round % 3 == 0 {
+            progressed(&job);
+        } else {
+            thread::sleep(Duration::from_micros(round * 37 % 2000));
+        }
+        job.cancel(Reason::User);
+        let (events, _) = finish(job);
+        let queued: Vec<usize> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Queued { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in queued {
+            let finals = events
+                .iter()
+                .filter(|e| {
+                    matches!(e,
+                        Event::Done { id: i, .. }
+                        | Event::Failed { id: i, .. }
+                        | Event::Cancelled { id: i, .. }
+                        | Event::Skipped { id: i, .. } if *i == id)
+                })
+                .count();
+            assert_eq!(finals, 1, "round {round}, file {id}: {events:?}");
+        }
+        assert!(
+            entries(&out).is_empty(),
+            "round {round}: {:?}",
+            entries(&out)
+        );
+    }
+}

@@ -237,7 +237,13 @@ fn daemon_checkbox_and_settings_survive_a_restart() {
 struct Display {
     xvfb: Child,
     name: String,
+    /// Real-window tests run one at a time: two Xvfb servers started side by side sometimes
+    /// left the app unable to connect to its own ("Failed to open connection to X server",
+    /// the server alive), even on displays Xvfb chose itself.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static REAL_WINDOW: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for Display {
     fn drop(&mut self) {
@@ -261,6 +267,9 @@ fn xvfb() -> Option<Display> {
         eprintln!("skipping: Xvfb or xdotool not installed");
         return None;
     }
+    let one_at_a_time = REAL_WINDOW
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // `-displayfd` lets Xvfb pick a free display itself (it takes the lock atomically and
     // clears stale ones) and print its number: tests running side by side cannot collide.
     let mut xvfb = Command::new("Xvfb")
@@ -285,12 +294,26 @@ fn xvfb() -> Option<Display> {
         .parse()
         .unwrap_or_else(|_| panic!("Xvfb printed {line:?}"));
     let name = format!(":{n}");
+    // Ready when a client gets an answer: Xvfb prints the number before it listens, and a
+    // socket file may be left from an earlier server, so neither says it is ready. (An app
+    // started too early exits with "Failed to open connection to X server".)
     let end = Instant::now() + WAIT;
-    while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+    while !Command::new("xdotool")
+        .env("DISPLAY", &name)
+        .arg("getdisplaygeometry")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         assert!(Instant::now() < end, "Xvfb did not start");
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(20));
     }
-    Some(Display { xvfb, name })
+    Some(Display {
+        xvfb,
+        name,
+        _one_at_a_time: one_at_a_time,
+    })
 }
 
 fn xdotool(display: &str, args: &[&str]) -> String {
