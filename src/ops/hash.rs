@@ -9,6 +9,7 @@ use std::fs::File;
 use std::path::Path;
 use std::str::FromStr;
 
+use super::mapped::Pieces;
 use super::{Ctx, Stop, read_full, with_scratch};
 use crate::error::Error;
 
@@ -231,9 +232,7 @@ pub fn chunk_bytes(algo: Algo) -> usize {
     }
 }
 
-/// Files at least this big are hashed through memory-mapped windows (no copy out of the page
-/// cache); smaller ones are read, which costs less than mapping and unmapping.
-pub const MAP_MIN_BYTES: u64 = 1024 * 1024;
+pub use super::mapped::MAP_MIN_BYTES;
 
 /// Hashes the file at `path`, checking `ctx` between chunks. Fails if the file shrinks,
 /// grows or disappears while it is read.
@@ -256,65 +255,32 @@ pub fn hash_reader(
 ) -> Result<u64, Stop> {
     let meta = file.metadata().map_err(|e| Error::io(path, "read", e))?;
     let expected = meta.len();
-    let mut total = 0u64;
-    if meta.is_file() && expected >= MAP_MIN_BYTES {
-        total = if matches!(hasher, Hasher::Blake3(_)) {
-            // BLAKE3 splits every chunk across the rayon pool. Called from outside the pool,
-            // each chunk would wake a pool thread and put this one to sleep (perf: 6 % of the
-            // time); run the whole loop on the pool instead.
-            let file = &*file;
-            rayon_core::scope(|_| feed_mapped(path, file, hasher, chunk, expected, ctx))?
-        } else {
-            feed_mapped(path, file, hasher, chunk, expected, ctx)?
-        };
-        // Whatever was not mapped (a window that could not be, or growth) is read.
-        use std::io::{Seek, SeekFrom};
-        file.seek(SeekFrom::Start(total))
-            .map_err(|e| Error::io(path, "read", e))?;
+    let mut pieces = Pieces::new(path, file, &meta, chunk);
+    let blake3 = matches!(hasher, Hasher::Blake3(_));
+    let mut feed_mapped = |pieces: &mut Pieces<'_>| -> Result<(), Stop> {
+        while let Some(piece) = pieces.next_mapped()? {
+            hasher.update(piece.bytes());
+            ctx.chunk_done(piece.bytes().len() as u64)?;
+        }
+        Ok(())
+    };
+    if blake3 && pieces.maps() {
+        // BLAKE3 splits every chunk across the rayon pool. Called from outside the pool,
+        // each chunk would wake a pool thread and put this one to sleep (perf: 6 % of the
+        // time); run the whole loop on the pool instead.
+        rayon_core::scope(|_| feed_mapped(&mut pieces))?;
+    } else {
+        feed_mapped(&mut pieces)?;
     }
+    // Whatever was not mapped (a small file, a window that could not be, growth) is read;
+    // `next_mapped` left the file positioned there.
+    let mut total = pieces.pos();
+    drop(pieces);
     // BLAKE3's big chunks pay off only when mapped; a read buffer that size would cost a
     // page fault per 4 KiB the first time, even for an empty file.
     total += feed_all(path, file, hasher, chunk.min(HASH_CHUNK_BYTES), ctx)?;
     check_unchanged(path, expected, total)?;
     Ok(total)
-}
-
-/// Feeds up to `size` bytes of `file` through mapped windows, stopping early (with the count
-/// so far) where a window cannot be mapped. A file that shrank meanwhile fails.
-fn feed_mapped(
-    path: &Path,
-    file: &File,
-    hasher: &mut Hasher,
-    chunk: usize,
-    size: u64,
-    ctx: &Ctx,
-) -> Result<u64, Stop> {
-    let mut pos = 0u64;
-    while pos < size {
-        let len = usize::try_from(size - pos).map_or(super::mapped::WINDOW_BYTES, |r| {
-            r.min(super::mapped::WINDOW_BYTES)
-        });
-        let Some(window) = super::mapped::Window::map(file, pos, len) else {
-            break;
-        };
-        // Unmapping waits for the process's memory-map lock: not on the worker.
-        let window = crate::output::FreeLater::new(window);
-        for piece in window.bytes().chunks(chunk) {
-            hasher.update(piece);
-            ctx.chunk_done(piece.len() as u64)?;
-        }
-        if window.truncated() {
-            let now = file.metadata().map_or(0, |m| m.len());
-            return Err(Error::Changed {
-                path: path.to_path_buf(),
-                expected: size,
-                got: now,
-            }
-            .into());
-        }
-        pos += len as u64;
-    }
-    Ok(pos)
 }
 
 /// Feeds the rest of an open file to `hasher` in chunks of `chunk` bytes, checking `ctx`

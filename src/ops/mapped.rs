@@ -26,7 +26,7 @@ struct Slot {
 }
 
 /// Bytes mapped at once: unmapping a window is part of a cancel, so it stays modest.
-pub(crate) const WINDOW_BYTES: usize = 128 * 1024 * 1024;
+const WINDOW_BYTES: usize = 128 * 1024 * 1024;
 
 /// At most this many windows are mapped at once; more fall back to reads.
 const SLOTS: usize = 64;
@@ -251,42 +251,52 @@ impl Piece {
     }
 }
 
-/// A file read as pieces of up to `chunk` bytes: through mapped windows of `window` bytes
-/// when the file is big and regular, with reads otherwise (and after the size it had at
-/// open, so growth is seen). A file that shrank under a window fails when that window is
-/// left behind.
+/// Files at least this big are read through memory-mapped windows (no copy out of the page
+/// cache); smaller ones are read, which costs less than mapping and unmapping.
+pub const MAP_MIN_BYTES: u64 = 1024 * 1024;
+
+/// A file read as pieces of up to `chunk` bytes: through mapped windows of [`WINDOW_BYTES`]
+/// when the file is regular and at least [`MAP_MIN_BYTES`], with reads otherwise (and after
+/// the size it had at open, so growth is seen). A file that shrank under a window fails when
+/// that window is left behind.
 pub(crate) struct Pieces<'a> {
     path: &'a std::path::Path,
     file: &'a mut File,
     size: u64,
     pos: u64,
     chunk: usize,
-    window_bytes: usize,
     mapping: bool,
     window: Option<(std::sync::Arc<Window>, usize)>,
 }
 
 impl<'a> Pieces<'a> {
-    /// Pieces of `file` (at `path`, `size` bytes at open), read from its start.
+    /// Pieces of `file` (at `path`, described by `meta` taken at open), from its start.
     pub(crate) fn new(
         path: &'a std::path::Path,
         file: &'a mut File,
-        size: u64,
+        meta: &std::fs::Metadata,
         chunk: usize,
-        map_min: u64,
-        window_bytes: usize,
     ) -> Self {
-        let mapping = size >= map_min && file.metadata().is_ok_and(|m| m.is_file());
+        let size = meta.len();
         Pieces {
             path,
             file,
             size,
             pos: 0,
             chunk,
-            window_bytes,
-            mapping,
+            mapping: meta.is_file() && size >= MAP_MIN_BYTES,
             window: None,
         }
+    }
+
+    /// Whether the file is being read through mapped windows (so far).
+    pub(crate) fn maps(&self) -> bool {
+        self.mapping
+    }
+
+    /// Bytes handed out so far.
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
     }
 
     /// Gives up the current window, unmapping it on the background dropper.
@@ -296,10 +306,12 @@ impl<'a> Pieces<'a> {
         }
     }
 
-    /// The next piece, or `None` at the end of the file.
-    pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, crate::error::Error> {
+    /// The next piece from a mapped window, or `None` once mapping is over (the end of the
+    /// size at open, a window that cannot be mapped, or a file not mapped at all); the file
+    /// is then positioned at [`Pieces::pos`] for reading the rest.
+    pub(crate) fn next_mapped(&mut self) -> Result<Option<Piece>, crate::error::Error> {
         use crate::error::Error;
-        use std::io::{Read, Seek, SeekFrom};
+        use std::io::{Seek, SeekFrom};
         while self.mapping {
             if let Some((w, used)) = &mut self.window {
                 let len = w.bytes().len();
@@ -322,15 +334,13 @@ impl<'a> Pieces<'a> {
             let left = self.size - self.pos;
             let window = (left > 0)
                 .then(|| {
-                    let len = usize::try_from(left)
-                        .map_or(self.window_bytes, |l| l.min(self.window_bytes));
+                    let len = usize::try_from(left).map_or(WINDOW_BYTES, |l| l.min(WINDOW_BYTES));
                     Window::map(self.file, self.pos, len)
                 })
                 .flatten();
             match window {
                 Some(w) => self.window = Some((std::sync::Arc::new(w), 0)),
                 None => {
-                    // The end, or a window that cannot be mapped: read from here on.
                     self.mapping = false;
                     self.file
                         .seek(SeekFrom::Start(self.pos))
@@ -338,11 +348,20 @@ impl<'a> Pieces<'a> {
                 }
             }
         }
+        Ok(None)
+    }
+
+    /// The next piece, mapped or read, or `None` at the end of the file.
+    pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, crate::error::Error> {
+        use std::io::Read;
+        if let Some(piece) = self.next_mapped()? {
+            return Ok(Some(piece));
+        }
         let mut v = Vec::with_capacity(self.chunk);
         let n = (&mut *self.file)
             .take(self.chunk as u64)
             .read_to_end(&mut v)
-            .map_err(|e| Error::io(self.path, "read", e))?;
+            .map_err(|e| crate::error::Error::io(self.path, "read", e))?;
         self.pos += n as u64;
         Ok((n > 0).then_some(Piece::Owned(v)))
     }

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::CParameter;
 
-use super::hash::MAP_MIN_BYTES;
 use super::hash::check_unchanged;
-use super::mapped::{Piece, Pieces, WINDOW_BYTES};
+use super::mapped::{Piece, Pieces};
 use super::pipe::Writer;
 use super::{Ctx, Stop, read_full};
 use crate::error::Error;
@@ -79,10 +78,8 @@ pub fn compress(
     ctx: &Ctx,
 ) -> Result<PathBuf, Stop> {
     let mut input = File::open(src).map_err(|e| Error::io(src, "open", e))?;
-    let size = input
-        .metadata()
-        .map_err(|e| Error::io(src, "read", e))?
-        .len();
+    let meta = input.metadata().map_err(|e| Error::io(src, "read", e))?;
+    let size = meta.len();
     let mut out = AtomicOutput::create(dest, overwrite)?;
     let werr = |e| Error::io(dest, "write", e);
     let mut enc = Encoder::new(level).map_err(werr)?;
@@ -91,7 +88,7 @@ pub fn compress(
         enc.set_pledged_src_size(Some(size)).map_err(werr)?;
     }
     let chunk = compress_chunk_bytes(level);
-    let mut input = Pieces::new(src, &mut input, size, chunk, MAP_MIN_BYTES, WINDOW_BYTES);
+    let mut input = Pieces::new(src, &mut input, &meta, chunk);
     let mut sink = Sink {
         writer: Writer::new(&out),
         out: &mut out,
