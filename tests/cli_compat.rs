@@ -797,6 +797,34 @@ fn a_missing_input_is_named_and_the_rest_completes() {
     assert_only(dir, &["a.txt", "a.txt.zst", "b.txt", "b.txt.zst"]);
 }
 
+/// Every line `sha256sum` printed for the readable files is in `r`'s stdout. Where `blocked`
+/// (not root), the run also exits 1, names `name` with "Permission denied" on stderr, and
+/// prints nothing else on stdout; as root, chmod 000 does not stop `what`, so that part is
+/// not checked.
+fn assert_rest_hashed_and_blocked_named(
+    r: &Run,
+    reference: &str,
+    blocked: bool,
+    name: &str,
+    what: &str,
+) {
+    let stdout = String::from_utf8(r.stdout.clone()).unwrap();
+    for line in reference.lines() {
+        assert!(stdout.contains(line), "missing line {line:?} in:\n{stdout}");
+    }
+    if blocked {
+        r.expect_code(1);
+        assert!(
+            r.stderr.contains(name) && r.stderr.contains("Permission denied"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(stdout, reference);
+    } else {
+        eprintln!("running as root: chmod 000 does not stop {what}, error not checked");
+    }
+}
+
 #[test]
 fn an_unreadable_file_is_named_and_the_rest_completes() {
     let tmp = tempdir();
@@ -808,22 +836,8 @@ fn an_unreadable_file_is_named_and_the_rest_completes() {
     let blocked = !can_open(&dir.join("secret.txt"));
 
     let r = ripcord(dir, ["hash", "a.txt", "secret.txt", "b.txt"]);
-    let stdout = String::from_utf8(r.stdout.clone()).unwrap();
     let reference = tool(dir, "sha256sum", ["a.txt", "b.txt"]).out();
-    for line in reference.lines() {
-        assert!(stdout.contains(line), "missing line {line:?} in:\n{stdout}");
-    }
-    if blocked {
-        r.expect_code(1);
-        assert!(
-            r.stderr.contains("secret.txt") && r.stderr.contains("Permission denied"),
-            "{}",
-            r.stderr
-        );
-        assert_eq!(stdout, reference);
-    } else {
-        eprintln!("running as root: chmod 000 does not stop reading, error not checked");
-    }
+    assert_rest_hashed_and_blocked_named(&r, &reference, blocked, "secret.txt", "reading");
     chmod(&dir.join("secret.txt"), 0o644);
 }
 
@@ -839,22 +853,8 @@ fn an_unreadable_folder_is_named_and_the_rest_completes() {
     let blocked = !can_list(&dir.join("data/locked"));
 
     let r = ripcord(dir, ["hash", "a.txt", "data"]);
-    let stdout = r.out();
     let reference = tool(dir, "sha256sum", ["a.txt", "data/ok.txt", "data/z.txt"]).out();
-    for line in reference.lines() {
-        assert!(stdout.contains(line), "missing line {line:?} in:\n{stdout}");
-    }
-    if blocked {
-        r.expect_code(1);
-        assert!(
-            r.stderr.contains("data/locked") && r.stderr.contains("Permission denied"),
-            "{}",
-            r.stderr
-        );
-        assert_eq!(stdout, reference);
-    } else {
-        eprintln!("running as root: chmod 000 does not stop listing, error not checked");
-    }
+    assert_rest_hashed_and_blocked_named(&r, &reference, blocked, "data/locked", "listing");
     chmod(&dir.join("data/locked"), 0o755);
 }
 
