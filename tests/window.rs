@@ -237,9 +237,7 @@ fn daemon_checkbox_and_settings_survive_a_restart() {
 struct Display {
     xvfb: Child,
     name: String,
-    /// Real-window tests run one at a time: two Xvfb servers started side by side sometimes
-    /// left the app unable to connect to its own ("Failed to open connection to X server",
-    /// the server alive), even on displays Xvfb chose itself.
+    /// Real-window tests run one at a time, so two never pick the same free display number.
     _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -270,45 +268,51 @@ fn xvfb() -> Option<Display> {
     let one_at_a_time = REAL_WINDOW
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // `-displayfd` lets Xvfb pick a free display itself (it takes the lock atomically and
-    // clears stale ones) and print its number: tests running side by side cannot collide.
-    let mut xvfb = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "1280x860x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let stdout = xvfb.stdout.take().unwrap();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-    let n: u32 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("Xvfb printed {line:?}"));
-    let name = format!(":{n}");
-    // Ready when a client gets an answer: Xvfb prints the number before it listens, and a
-    // socket file may be left from an earlier server, so neither says it is ready. (An app
-    // started too early exits with "Failed to open connection to X server".)
-    let end = Instant::now() + WAIT;
-    while !Command::new("xdotool")
-        .env("DISPLAY", &name)
-        .arg("getdisplaygeometry")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(Instant::now() < end, "Xvfb did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    // Numbers from 90 up, skipping any that is in use; Xvfb takes a display's lock
+    // atomically, so if another process got there first ours exits and the next is tried.
+    // (Not `-displayfd`: Xvfb closes that descriptor after printing, and apps started later
+    // on that display now and then failed with "Failed to open connection to X server".)
+    let mut found = None;
+    for n in 90..190 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        {
+            continue;
+        }
+        let name = format!(":{n}");
+        let mut xvfb = Command::new("Xvfb")
+            .args([&name, "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when a client gets an answer; gone if the display was taken after all.
+        let end = Instant::now() + WAIT;
+        let ready = loop {
+            if Command::new("xdotool")
+                .env("DISPLAY", &name)
+                .arg("getdisplaygeometry")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                break true;
+            }
+            if xvfb.try_wait().unwrap().is_some() {
+                break false;
+            }
+            assert!(Instant::now() < end, "Xvfb did not start on {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if ready {
+            found = Some((xvfb, name));
+            break;
+        }
     }
+    let Some((xvfb, name)) = found else {
+        panic!("no free X display");
+    };
     Some(Display {
         xvfb,
         name,
@@ -340,16 +344,7 @@ fn launch(display: &Display, home: &Path, args: &[&str], env: &[(&str, &str)]) -
     }
     let mut child = cmd.spawn().unwrap();
     let end = Instant::now() + WAIT;
-    let mut attempts = 1;
     let win = loop {
-        // An app that could not reach the X server at start ("Failed to open connection to X
-        // server", seen now and then with two of these tests side by side, the server alive)
-        // is started again, twice at most; every other failure still fails the test.
-        if attempts < 3 && child.try_wait().unwrap().is_some() {
-            attempts += 1;
-            std::thread::sleep(Duration::from_millis(200));
-            child = cmd.spawn().unwrap();
-        }
         let w = xdotool(
             &display.name,
             &["search", "--onlyvisible", "--name", "^Ripcord$"],
@@ -360,15 +355,13 @@ fn launch(display: &Display, home: &Path, args: &[&str], env: &[(&str, &str)]) -
         if Instant::now() >= end {
             let all = xdotool(&display.name, &["search", "--name", "Ripcord"]);
             panic!(
-                "the window did not appear on {} after {attempts} starts (windows named Ripcord: {all:?}; process: {:?}; xvfb alive: {})",
+                "the window did not appear on {} (windows named Ripcord: {all:?}; process: {:?}; xvfb alive: {})",
                 display.name,
                 child.try_wait(),
                 std::path::Path::new(&format!("/proc/{}", display.xvfb.id())).exists()
             );
         }
-        // Not a busy loop: every xdotool is an X client, and a flood of them filled the
-        // server's accept queue so that the app itself could not connect ("Failed to open
-        // connection to X server", seen with two of these tests side by side).
+        // Every xdotool is a new X client and process: poll, do not spin.
         std::thread::sleep(Duration::from_millis(20));
     };
     (child, win)
