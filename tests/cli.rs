@@ -77,6 +77,49 @@ fn hash_output_is_byte_identical_to_coreutils_and_b3sum() {
     assert_eq!(ours.stdout, theirs.stdout, "--tag differs");
 }
 
+/// Big files are hashed as BLAKE3 subtrees in parallel batches of mapped windows; every way
+/// a file can end against a unit, a batch and a window must give `b3sum`'s hash.
+#[test]
+fn big_blake3_files_match_b3sum_at_every_boundary() {
+    let d = tempfile::tempdir().unwrap();
+    const MIB: usize = 1 << 20;
+    let sizes = [
+        MIB,
+        MIB + 1,
+        3 * MIB - 1,
+        128 * MIB,
+        129 * MIB + 12_345,
+        256 * MIB,
+    ];
+    let mut names = Vec::new();
+    for (i, len) in sizes.into_iter().enumerate() {
+        let name = format!("f{i}.bin");
+        std::fs::write(d.path().join(&name), common::bytes(len, i as u64)).unwrap();
+        names.push(std::ffi::OsString::from(name));
+    }
+    let me = env!("CARGO_BIN_EXE_ripcord");
+    let theirs = run_os(d.path(), "b3sum", &[], &names);
+    // One worker has the pool to itself; two share it.
+    for jobs in ["1", "2"] {
+        let ours = run_os(
+            d.path(),
+            me,
+            &["hash", "-a", "blake3", "-j", jobs, "--"],
+            &names,
+        );
+        assert!(
+            ours.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "-j {jobs}"
+        );
+    }
+}
+
 #[test]
 fn lines_come_in_input_order_with_many_workers() {
     let d = tempfile::tempdir().unwrap();

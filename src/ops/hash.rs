@@ -1,8 +1,8 @@
 //! Checksums: SHA-256, BLAKE3, SHA-512, SHA-1, MD5, CRC-32 and XXH3, read in chunks.
 //!
 //! SHA-1/256/512 come from `ring`, whose assembly uses the CPU's SHA extensions where present;
-//! BLAKE3 uses its SIMD code and, for chunks big enough, both cores through rayon — one chunk
-//! at a time, so a cancel is seen between chunks.
+//! BLAKE3 uses its SIMD code and every core: a mapped file in batches of subtrees that the
+//! pool threads take in turn ([`super::blake3_tree`]), checking for a cancel after each.
 
 use std::fmt;
 use std::fs::File;
@@ -12,13 +12,15 @@ use std::str::FromStr;
 use super::mapped::Pieces;
 use super::{Ctx, Stop, read_full, with_scratch};
 use crate::error::Error;
+use crate::output::FreeLater;
 
 /// Bytes read and hashed between two stop checks. At SHA-256's ~2 GB/s and MD5's ~0.7 GB/s
 /// this is well under a millisecond of work.
 pub const HASH_CHUNK_BYTES: usize = 256 * 1024;
-/// BLAKE3 hashes each chunk on both cores (~8 GB/s), so it takes bigger chunks of a mapped
-/// file for the same latency (under a millisecond).
-pub const BLAKE3_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// BLAKE3 hashes a mapped file in pieces of one subtree each (~0.25 ms on one core).
+pub const BLAKE3_CHUNK_BYTES: usize = super::blake3_tree::UNIT;
+/// Mapped BLAKE3 pieces hashed in parallel between two meetings of the pool threads.
+const BLAKE3_BATCH: usize = 128;
 
 /// A checksum algorithm.
 #[derive(
@@ -159,7 +161,7 @@ pub enum Hasher {
     /// SHA-1, SHA-256, SHA-512.
     Ring(ring::digest::Context),
     /// BLAKE3.
-    Blake3(Box<blake3::Hasher>),
+    Blake3(Box<super::blake3_tree::Blake3Tree>),
     /// MD5.
     Md5(super::md5::Md5),
     /// CRC-32.
@@ -183,17 +185,11 @@ impl Hasher {
         }
     }
 
-    /// Feeds bytes. BLAKE3 uses both cores for pieces of 128 KiB or more.
+    /// Feeds bytes. BLAKE3 uses every core for pieces of 128 KiB or more.
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Ring(c) => c.update(data),
-            Hasher::Blake3(h) => {
-                if data.len() >= 128 * 1024 {
-                    h.update_rayon(data);
-                } else {
-                    h.update(data);
-                }
-            }
+            Hasher::Blake3(h) => h.update(data),
             Hasher::Md5(h) => h.update(data),
             Hasher::Crc32(h) => h.update(data),
             Hasher::Xxh3(h) => h.update(data),
@@ -256,21 +252,15 @@ pub fn hash_reader(
     let meta = file.metadata().map_err(|e| Error::io(path, "read", e))?;
     let expected = meta.len();
     let mut pieces = Pieces::new(path, file, &meta, chunk);
-    let blake3 = matches!(hasher, Hasher::Blake3(_));
-    let mut feed_mapped = |pieces: &mut Pieces<'_>| -> Result<(), Stop> {
+    if let (Hasher::Blake3(tree), true) = (&mut *hasher, pieces.maps()) {
+        // Run on the pool, so the batches' work is shared without waking a pool thread and
+        // putting this one to sleep for each of them.
+        rayon_core::scope(|_| feed_blake3_batches(tree, &mut pieces, ctx))?;
+    } else {
         while let Some(piece) = pieces.next_mapped()? {
             hasher.update(piece.bytes());
             ctx.chunk_done(piece.bytes().len() as u64)?;
         }
-        Ok(())
-    };
-    if blake3 && pieces.maps() {
-        // BLAKE3 splits every chunk across the rayon pool. Called from outside the pool,
-        // each chunk would wake a pool thread and put this one to sleep (perf: 6 % of the
-        // time); run the whole loop on the pool instead.
-        rayon_core::scope(|_| feed_mapped(&mut pieces))?;
-    } else {
-        feed_mapped(&mut pieces)?;
     }
     // Whatever was not mapped (a small file, a window that could not be, growth) is read;
     // `next_mapped` left the file positioned there.
@@ -281,6 +271,35 @@ pub fn hash_reader(
     total += feed_all(path, file, hasher, chunk.min(HASH_CHUNK_BYTES), ctx)?;
     check_unchanged(path, expected, total)?;
     Ok(total)
+}
+
+/// Feeds the mapped part of a file to a BLAKE3 tree, [`BLAKE3_BATCH`] pieces at a time.
+fn feed_blake3_batches(
+    tree: &mut super::blake3_tree::Blake3Tree,
+    pieces: &mut Pieces<'_>,
+    ctx: &Ctx,
+) -> Result<(), Stop> {
+    loop {
+        // Pieces keep their window mapped; unmapping waits for the process's memory-map
+        // lock, so the last holder of a window must not be this worker.
+        let mut batch = FreeLater::new(Vec::with_capacity(BLAKE3_BATCH));
+        while batch.len() < BLAKE3_BATCH {
+            match pieces.next_mapped()? {
+                Some(p) => batch.push(p),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let slices: Vec<&[u8]> = batch.iter().map(|p| p.bytes()).collect();
+        tree.update_pieces(&slices, ctx)?;
+        // The batch was taken before it was read, so `next_mapped` checked its windows too
+        // early; a read that met a truncation shows only now.
+        if batch.iter().any(|p| p.truncated()) {
+            return Err(pieces.changed().into());
+        }
+    }
 }
 
 /// Feeds the rest of an open file to `hasher` in chunks of `chunk` bytes, checking `ctx`
@@ -310,15 +329,25 @@ pub fn feed_all(
     Ok(total)
 }
 
-/// Fails when a file read as `got` bytes was `expected` bytes at open, or is gone now.
-/// Files that report size 0 (`/proc`, some FUSE files) are taken as they read.
+/// Fails when a file read as `got` bytes was `expected` bytes at open, has another size
+/// now (a truncation that zero-filled part of a mapped window the reader had already left
+/// behind shows here), or is gone. Files that report size 0 (`/proc`, some FUSE files) are
+/// taken as they read.
 pub(crate) fn check_unchanged(path: &Path, expected: u64, got: u64) -> Result<(), Error> {
+    let changed = |got| Error::Changed {
+        path: path.to_path_buf(),
+        expected,
+        got,
+    };
     if expected != 0 && expected != got {
-        return Err(Error::Changed {
-            path: path.to_path_buf(),
-            expected,
-            got,
-        });
+        return Err(changed(got));
+    }
+    if let Ok(m) = std::fs::metadata(path)
+        && expected != 0
+        && m.is_file()
+        && m.len() != expected
+    {
+        return Err(changed(m.len()));
     }
     if let Err(e) = std::fs::symlink_metadata(path)
         && e.kind() == std::io::ErrorKind::NotFound

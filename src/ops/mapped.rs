@@ -242,6 +242,11 @@ pub(crate) enum Piece {
 }
 
 impl Piece {
+    /// Whether a read of this piece's window met the end of a file that shrank.
+    pub(crate) fn truncated(&self) -> bool {
+        matches!(self, Piece::Mapped(w, _) if w.truncated())
+    }
+
     /// The piece's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
@@ -299,6 +304,15 @@ impl<'a> Pieces<'a> {
         self.pos
     }
 
+    /// The error for a file that shrank under a window.
+    pub(crate) fn changed(&self) -> crate::error::Error {
+        crate::error::Error::Changed {
+            path: self.path.to_path_buf(),
+            expected: self.size,
+            got: self.file.metadata().map_or(0, |m| m.len()),
+        }
+    }
+
     /// Gives up the current window, unmapping it on the background dropper.
     fn release_window(&mut self) {
         if let Some((w, _)) = self.window.take() {
@@ -323,11 +337,7 @@ impl<'a> Pieces<'a> {
                     return Ok(Some(piece));
                 }
                 if w.truncated() {
-                    return Err(Error::Changed {
-                        path: self.path.to_path_buf(),
-                        expected: self.size,
-                        got: self.file.metadata().map_or(0, |m| m.len()),
-                    });
+                    return Err(self.changed());
                 }
                 self.release_window();
             }

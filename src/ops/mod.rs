@@ -2,6 +2,7 @@
 //! [`Ctx::chunk_done`] after each chunk: that reports progress, applies the throttle and
 //! checks the stop signal. Operations own no threads and no channels.
 
+pub mod blake3_tree;
 pub mod copy;
 pub mod hash;
 pub mod manifest;
