@@ -338,7 +338,7 @@ fn launch(display: &Display, home: &Path, args: &[&str], env: &[(&str, &str)]) -
         .arg("gui")
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(home.join("stderr.txt")).unwrap());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -355,10 +355,11 @@ fn launch(display: &Display, home: &Path, args: &[&str], env: &[(&str, &str)]) -
         if Instant::now() >= end {
             let all = xdotool(&display.name, &["search", "--name", "Ripcord"]);
             panic!(
-                "the window did not appear on {} (windows named Ripcord: {all:?}; process: {:?}; xvfb alive: {})",
+                "the window did not appear on {} (windows named Ripcord: {all:?}; process: {:?}; xvfb alive: {}; app's stderr: {})",
                 display.name,
                 child.try_wait(),
-                std::path::Path::new(&format!("/proc/{}", display.xvfb.id())).exists()
+                std::path::Path::new(&format!("/proc/{}", display.xvfb.id())).exists(),
+                std::fs::read_to_string(home.join("stderr.txt")).unwrap_or_default()
             );
         }
         // Every xdotool is a new X client and process: poll, do not spin.

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{Ctx, Stop};
+use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::output::AtomicOutput;
 
@@ -29,6 +30,10 @@ use crate::output::AtomicOutput;
 pub const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 /// Full buffers that may wait in the queue.
 const QUEUE: usize = 2;
+/// Bytes per `write` call. A `write` that allocates page cache can take 3 ms per MiB here
+/// (perf sched), all of it in the kernel where this thread holds its core; smaller calls
+/// let the helper notice a cancel and give the core back to the worker sooner.
+const WRITE_STEP: usize = 256 * 1024;
 
 enum Msg {
     Data(Vec<u8>, usize),
@@ -125,6 +130,8 @@ impl Writer {
         crossbeam_channel::select! {
             recv(done) -> r => {
                 self.finished = true;
+                // A helper that saw the cancel first ends without a report.
+                ctx.token.check()?;
                 r.map_err(|_| self.gone())?.map_err(werr)?;
             }
             recv(cancelled) -> _ => { ctx.token.check()?; }
@@ -148,7 +155,7 @@ impl Writer {
     /// Hands the full buffer to the helper (starting it the first time) and takes a fresh one.
     fn send_buffer(&mut self, out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {
         if self.helper.is_none() {
-            self.helper = Some(self.start(out)?);
+            self.helper = Some(self.start(out, ctx)?);
         }
         let buf = std::mem::take(&mut self.buf);
         let filled = std::mem::replace(&mut self.filled, 0);
@@ -174,17 +181,21 @@ impl Writer {
                     if r.is_ok() {
                         return Ok(());
                     }
-                    // The helper is gone; it says why on `done` if a write failed.
+                    // The helper is gone: it saw the cancel first, or it says why on `done`.
+                    ctx.token.check()?;
                     return Err(self.early_end(h.done.try_recv().ok()).into());
                 }
                 // The helper reports early only when a write failed.
-                recv(h.done) -> r => return Err(self.early_end(r.ok()).into()),
+                recv(h.done) -> r => {
+                    ctx.token.check()?;
+                    return Err(self.early_end(r.ok()).into());
+                }
                 recv(cancelled) -> _ => { ctx.token.check()?; }
             }
         }
     }
 
-    fn start(&self, out: &mut AtomicOutput) -> Result<Helper, Stop> {
+    fn start(&self, out: &mut AtomicOutput, ctx: &Ctx) -> Result<Helper, Stop> {
         let werr = |e| Error::io(&self.dest, "write", e);
         let file = out.file().try_clone().map_err(werr)?;
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(QUEUE);
@@ -192,9 +203,10 @@ impl Writer {
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let abandoned = Arc::new(AtomicBool::new(false));
         let flag = abandoned.clone();
+        let token = ctx.token.clone();
         std::thread::Builder::new()
             .name("ripcord-writer".into())
-            .spawn(move || write_loop(file, &rx, &back_tx, &done_tx, &flag))
+            .spawn(move || write_loop(file, &rx, &back_tx, &done_tx, &flag, &token))
             .map_err(|e| Error::io(&self.dest, "start a writing thread for", e))?;
         Ok(Helper {
             tx,
@@ -233,24 +245,32 @@ pub fn sync(out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {
 }
 
 /// The helper thread: writes buffers in order until told to finish (then syncs) or until
-/// the worker goes away or gives up (then stops without writing more).
+/// the worker goes away, gives up or is cancelled (then stops without writing more: the
+/// output is discarded).
 fn write_loop(
     mut file: File,
     rx: &Receiver<Msg>,
     back: &Sender<Vec<u8>>,
     done: &Sender<std::io::Result<()>>,
     abandoned: &AtomicBool,
+    token: &CancelToken,
 ) {
+    // Relaxed: a hint to skip work; the channel's own synchronisation orders the data.
+    let give_up = || abandoned.load(Ordering::Relaxed) || token.is_cancelled();
     for msg in rx {
-        // Relaxed: a hint to skip work; the channel's own synchronisation orders the data.
-        if abandoned.load(Ordering::Relaxed) {
+        if give_up() {
             return;
         }
         match msg {
             Msg::Data(buf, filled) => {
-                if let Err(e) = file.write_all(&buf[..filled]) {
-                    let _ = done.send(Err(e));
-                    return;
+                for step in buf[..filled].chunks(WRITE_STEP) {
+                    if give_up() {
+                        return;
+                    }
+                    if let Err(e) = file.write_all(step) {
+                        let _ = done.send(Err(e));
+                        return;
+                    }
                 }
                 let _ = back.try_send(buf);
             }
@@ -359,5 +379,35 @@ mod tests {
             r.err()
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// The helper sees a cancel on its own and quits; whichever side sees it first, the
+    /// worker must report a cancel, never a failed write.
+    #[test]
+    fn a_cancel_mid_write_is_a_cancel_whoever_sees_it_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data(24 * WRITE_BUFFER_BYTES);
+        for round in 0..40u64 {
+            let token = CancelToken::new();
+            let canceller = {
+                let token = token.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_micros(200 + round * 150));
+                    token.cancel(Reason::User);
+                })
+            };
+            let r = write_through(dir.path(), &format!("out{round}"), &bytes, &token);
+            canceller.join().unwrap();
+            match r {
+                Ok(path) => assert_eq!(std::fs::read(&path).unwrap(), bytes),
+                Err(Stop::Cancelled(Reason::User)) => {}
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        // Only finished outputs are left.
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let name = e.unwrap().file_name();
+            assert!(name.to_string_lossy().starts_with("out"), "{name:?}");
+        }
     }
 }
