@@ -181,7 +181,64 @@ fn cancel_latency(op: Operation, inputs: Vec<PathBuf>, n: usize, seed: &mut u64)
     lat
 }
 
-/// From pause() until progress stops moving, over `n` pauses.
+/// The `n` worker threads of this process: their CPU-time clocks and their scheduler
+/// statistics, opened ahead so that reading them takes microseconds; `None` where the
+/// kernel does not provide them.
+fn worker_clocks(n: usize) -> Option<Vec<(libc::clockid_t, std::fs::File)>> {
+    // A new thread names itself once it runs; give the workers a moment.
+    let end = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < end {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.starts_with("ripcord-worker") {
+                let tid: libc::clockid_t = dir.file_name()?.to_str()?.parse().ok()?;
+                // The kernel's per-thread CPU clock id (as glibc's pthread_getcpuclockid).
+                let clock = (!tid << 3) | 6;
+                out.push((clock, std::fs::File::open(dir.join("schedstat")).ok()?));
+            }
+        }
+        if out.len() == n {
+            return Some(out);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    None
+}
+
+/// Per worker, ns spent running plus ns spent waiting for a core. The running time comes
+/// from the thread's CPU clock, which is exact even while it runs; the scheduler
+/// statistics' own running time is only brought up to date at the next tick (4 ms here),
+/// which made every worker look up to 4 ms late.
+fn sched_ns(clocks: &[(libc::clockid_t, std::fs::File)]) -> Option<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    clocks
+        .iter()
+        .map(|(clock, stat)| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `ts` is a valid out-pointer; a bad clock id only returns an error.
+            if unsafe { libc::clock_gettime(*clock, &mut ts) } != 0 {
+                return None;
+            }
+            let run =
+                u64::try_from(ts.tv_sec).ok()? * 1_000_000_000 + u64::try_from(ts.tv_nsec).ok()?;
+            let mut buf = [0u8; 128];
+            let n = stat.read_at(&mut buf, 0).ok()?;
+            let text = std::str::from_utf8(&buf[..n]).ok()?;
+            let wait = text.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+            Some(run + wait)
+        })
+        .collect()
+}
+
+/// From pause() until every worker is blocked in the pause, over `n` pauses: the most any
+/// worker spent running or waiting for a core after pause() was called, from the workers'
+/// own clocks and scheduler statistics. (Watching progress from a spinning thread measured
+/// mostly that thread's own waits for a core.) Without those, progress is watched.
 fn pause_latency(input: PathBuf, n: usize) -> Vec<f64> {
     let mut out = Vec::new();
     for i in 0..n {
@@ -191,20 +248,36 @@ fn pause_latency(input: PathBuf, n: usize) -> Vec<f64> {
         );
         spec.workers = 2;
         let job = Job::start(spec, None).expect("start");
+        let clocks = worker_clocks(2);
+        // Fresh from a sleep, this thread is not about to lose its core between the
+        // reading and the pause.
         std::thread::sleep(Duration::from_millis(5 + (i as u64 * 7) % 30));
+        let before = clocks.as_deref().and_then(sched_ns);
         let t = Instant::now();
         job.pause();
-        let mut last = job.progress().bytes_done;
-        let mut last_change = Instant::now();
-        while last_change.elapsed() < Duration::from_millis(20) {
-            let now = job.progress().bytes_done;
-            if now != last {
-                last = now;
-                last_change = Instant::now();
+        let ms = match before {
+            Some(before) => {
+                // Long enough for every worker to reach its next check and block.
+                std::thread::sleep(Duration::from_millis(20));
+                let after = clocks.as_deref().and_then(sched_ns).unwrap_or_default();
+                let worst = after.iter().zip(&before).map(|(a, b)| a.saturating_sub(*b));
+                worst.max().unwrap_or(0) as f64 / 1e6
             }
-            std::hint::spin_loop();
-        }
-        out.push(last_change.saturating_duration_since(t).as_secs_f64() * 1000.0);
+            None => {
+                let mut last = job.progress().bytes_done;
+                let mut last_change = Instant::now();
+                while last_change.elapsed() < Duration::from_millis(20) {
+                    let now = job.progress().bytes_done;
+                    if now != last {
+                        last = now;
+                        last_change = Instant::now();
+                    }
+                    std::hint::spin_loop();
+                }
+                last_change.saturating_duration_since(t).as_secs_f64() * 1000.0
+            }
+        };
+        out.push(ms);
         job.cancel(Reason::User);
         finish(&job);
         job.join();
@@ -641,7 +714,7 @@ fn main() {
             );
             println!("{row}");
         }
-        let mut p = pause_latency(big.clone(), sz.cancels / 4);
+        let mut p = pause_latency(big.clone(), sz.cancels);
         println!(
             "| pause → all paused | {:.2} | {:.2} | {:.2} |",
             pct(&mut p, 0.5),

@@ -404,6 +404,7 @@ impl Job {
     /// [`rearm_wake`](Self::rearm_wake)) when there is something new to show.
     pub fn start(spec: JobSpec, wake: Option<Wake>) -> Result<Job, Error> {
         keep_freed_memory();
+        name_the_pool();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = if spec.workers == 0 {
             cores
@@ -618,6 +619,19 @@ impl Job {
     pub fn detach(mut self) {
         self.threads.clear();
     }
+}
+
+/// Starts the rayon pool (BLAKE3, copy steps) with threads of their own name, once per
+/// process; otherwise they carry the name of the worker that first used them, and perf,
+/// `top` and the benchmark could not tell them from workers. If the pool was already
+/// started elsewhere, it stays as it is.
+fn name_the_pool() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rayon_core::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("ripcord-pool-{i}"))
+            .build_global();
+    });
 }
 
 /// Tells glibc's allocator (once per process) to keep freed memory for reuse rather than
