@@ -30,6 +30,8 @@ struct Sizes {
     runs: usize,
     cancels: usize,
     queued: usize,
+    /// Real-window exits timed per mode.
+    exits: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -40,6 +42,7 @@ const FULL: Sizes = Sizes {
     runs: 5,
     cancels: 200,
     queued: 100_000,
+    exits: 10,
 };
 const QUICK: Sizes = Sizes {
     big: 64 << 20,
@@ -49,6 +52,7 @@ const QUICK: Sizes = Sizes {
     runs: 3,
     cancels: 40,
     queued: 10_000,
+    exits: 2,
 };
 
 fn ripcord() -> &'static str {
@@ -283,6 +287,54 @@ fn pause_latency(input: PathBuf, n: usize) -> Vec<f64> {
         job.join();
     }
     out
+}
+
+/// Ctrl+Q in the real window (release binary under Xvfb) while it compresses two files, with
+/// daemon mode on (exit without waiting) and off (stop the workers, then exit): ms from the
+/// key press to the process gone, over `runs` runs each. `None` without Xvfb and xdotool.
+fn real_window_exits(dir: &Path, runs: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    use common::x11::{focus, launch, type_key, wait_exit, wait_for_file, xvfb};
+    let display = xvfb()?;
+    let (mut daemon, mut graceful) = (Vec::new(), Vec::new());
+    for run in 0..runs * 2 {
+        let daemon_mode = run % 2 == 0;
+        let work = dir.join(format!("exit{run}"));
+        let home = work.join("home");
+        std::fs::create_dir_all(&home).expect("mkdir");
+        let inputs: Vec<String> = (0..2)
+            .map(|i| {
+                let p = work.join(format!("in{i}.bin"));
+                std::fs::write(&p, common::bytes(8 << 20, i)).expect("write");
+                p.display().to_string()
+            })
+            .collect();
+        let mut args = vec!["--op", "compress", "--start", "--throttle", "1MB/s"];
+        if daemon_mode {
+            args.push("--daemon");
+        }
+        args.push("--");
+        args.extend(inputs.iter().map(String::as_str));
+        // Named temporaries, so the bench can see the work has begun.
+        let (mut child, win) = launch(&display, &home, &args, &[("RIPCORD_NO_TMPFILE", "1")]);
+        wait_for_file(&work, |n| n.starts_with(".ripcord-"));
+        focus(&display, &win);
+        let t = Instant::now();
+        type_key(&display, "ctrl+q");
+        let status = wait_exit(&mut child, Duration::from_secs(30)).expect("Ctrl+Q: no exit");
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert!(status.success(), "{status:?}");
+        let left = common::entries(&work);
+        assert!(
+            !left.iter().any(|n| n.ends_with(".zst")),
+            "an output was left: {left:?}"
+        );
+        if daemon_mode {
+            daemon.push(ms);
+        } else {
+            graceful.push(ms);
+        }
+    }
+    Some((daemon, graceful))
 }
 
 /// Hashing an in-memory buffer chunk by chunk with and without the per-chunk stop check.
@@ -732,6 +784,18 @@ fn main() {
     );
 
     let frame_files: Vec<PathBuf> = vec![big.clone(), big2.clone(), big.clone(), big2.clone()];
+    if let Some((mut daemon, mut graceful)) = real_window_exits(d, sz.exits) {
+        println!(
+            "\nReal window under Xvfb, Ctrl+Q while compressing 2 files → process gone ({} runs each): daemon mode median {:.0} ms, max {:.0} ms; graceful (workers stopped first) median {:.0} ms, max {:.0} ms",
+            sz.exits,
+            pct(&mut daemon, 0.5),
+            pct(&mut daemon, 1.0),
+            pct(&mut graceful, 0.5),
+            pct(&mut graceful, 1.0)
+        );
+    } else {
+        println!("\nReal window: skipped (no Xvfb or xdotool)");
+    }
     let (p50, p99, wakes, idle, close_ms) = window_frames(frame_files);
     println!(
         "\nWindow (real app UI code, headless): frame p50 {p50:.2} ms, p99 {p99:.2} ms while 2 workers hash; engine wake-ups {wakes:.0}/s while running; repaint requested when idle: {idle}; graceful close with 2 busy workers: {close_ms:.1} ms"

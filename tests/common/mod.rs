@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod x11;
+
 /// Long enough for a loaded 2-core machine.
 pub const WAIT: Duration = Duration::from_secs(30);
 
