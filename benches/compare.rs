@@ -105,23 +105,30 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 /// Alternates the commands `runs` times (after one warm-up each) and prints medians.
 fn compare(label: &str, ours: &str, peers: &[(&str, String)], runs: usize, rows: &mut Vec<String>) {
     let peers: Vec<&(&str, String)> = peers.iter().filter(|(tool, _)| have(tool)).collect();
-    time_sh(ours);
+    // Every run starts with its previous output deleted and nothing left to write back (a
+    // peer that leaves its output unsynced, plain `cp` or `zstd`, would otherwise slow down
+    // whichever run comes next); neither is timed.
+    let run = |cmd: &str| {
+        let (prep, timed) = split_prep(cmd);
+        if let Some(prep) = prep {
+            time_sh(prep);
+        }
+        time_sh("sync");
+        time_sh(timed)
+    };
+    let mut round = run(ours);
     for (_, p) in &peers {
-        time_sh(p);
+        round += run(p);
     }
+    // Fast cases vary more from run to run: as many rounds as fit in about 3 s, from `runs`
+    // up to four times that.
+    let runs = ((3.0 / round.as_secs_f64().max(1e-3)).ceil() as usize).clamp(runs, runs * 4);
     let mut mine = Vec::new();
     let mut theirs = vec![Vec::new(); peers.len()];
-    // Every run starts with nothing left to write back: a peer that leaves its output unsynced
-    // (plain `cp`, `zstd`) would otherwise slow down whichever run comes next.
-    let settle = || {
-        time_sh("sync");
-    };
     for _ in 0..runs {
-        settle();
-        mine.push(time_sh(ours));
+        mine.push(run(ours));
         for (i, (_, p)) in peers.iter().enumerate() {
-            settle();
-            theirs[i].push(time_sh(p));
+            theirs[i].push(run(p));
         }
     }
     let m = median(mine);
@@ -136,6 +143,15 @@ fn compare(label: &str, ours: &str, peers: &[(&str, String)], runs: usize, rows:
         );
         println!("{row}");
         rows.push(row);
+    }
+}
+
+/// A command's untimed preparation (a leading `rm …`, deleting the previous run's output)
+/// and the part to time.
+fn split_prep(cmd: &str) -> (Option<&str>, &str) {
+    match cmd.split_once(" && ") {
+        Some((prep, rest)) if prep.starts_with("rm ") => (Some(prep), rest),
+        _ => (None, cmd),
     }
 }
 

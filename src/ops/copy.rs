@@ -136,7 +136,11 @@ fn copy_kernel(
     let spawn = |offset: u64| {
         let (i, o, tx, token) = (input.clone(), output.clone(), tx.clone(), ctx.token.clone());
         rayon_core::spawn(move || {
-            let _ = tx.send(copy_range(&i, &o, offset, COPY_CHUNK_BYTES, &token));
+            let r = copy_range(&i, &o, offset, COPY_CHUNK_BYTES, &token);
+            if let Ok(n @ 1..) = r {
+                super::pipe::start_writeback(&o, offset, n as u64);
+            }
+            let _ = tx.send(r);
         });
     };
     let cancelled = ctx.token.cancelled_channel();
