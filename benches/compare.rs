@@ -701,6 +701,9 @@ fn main() {
     }
 
     if run("cancel") {
+        // The last peers (plain `cp`) left their output to the kernel's writeback; its disk
+        // and flusher-thread work would land on the first cancels.
+        time_sh("sync");
         println!(
             "\nCancel latency (ms, cancel call → last worker stopped; 2 workers, {} cancels each):",
             sz.cancels
@@ -794,6 +797,7 @@ fn main() {
     if !run("other") {
         return;
     }
+    time_sh("sync");
     println!(
         "\nStop-check overhead (sha256 over 256 MiB in memory, per-chunk check vs none): {:+.2} %",
         check_overhead()
