@@ -45,7 +45,8 @@ pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        // The offset type is the C library's (`off_t` or `off64_t`).
+        let (Ok(offset), Ok(len)) = (offset.try_into(), len.try_into()) else {
             return;
         };
         // SAFETY: a plain system call on a descriptor `file` keeps open; it reads no memory.
