@@ -46,8 +46,6 @@ pub fn xvfb() -> Option<Display> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Numbers from 90 up, skipping any that is in use; Xvfb takes a display's lock
     // atomically, so if another process got there first ours exits and the next is tried.
-    // (Not `-displayfd`: Xvfb closes that descriptor after printing, and apps started later
-    // on that display now and then failed with "Failed to open connection to X server".)
     let mut found = None;
     for n in 90..190 {
         if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
@@ -56,8 +54,19 @@ pub fn xvfb() -> Option<Display> {
             continue;
         }
         let name = format!(":{n}");
+        // -noreset: by default Xvfb resets itself whenever its last client leaves, and a
+        // client connecting meanwhile is refused ("Failed to open connection to X server").
+        // The readiness probe below is such a last client, and so was every xdotool call.
         let mut xvfb = Command::new("Xvfb")
-            .args([&name, "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+            .args([
+                &name,
+                "-screen",
+                "0",
+                "1280x860x24",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
