@@ -183,6 +183,12 @@ fn close_with_daemon_off_stops_then_closes() {
         rows.iter()
             .all(|r| r.state == FileState::Cancelled(Reason::Shutdown))
     );
+    // The status line still says how far the job got before it was stopped.
+    let done: u64 = rows.iter().map(|r| r.done_bytes).sum();
+    assert!(done > 0);
+    h.run();
+    let shown = format!("{} of", ripcord::cli::units::human_bytes(done));
+    assert!(h.query_by_label_contains(&shown).is_some(), "{shown}");
 }
 
 #[test]

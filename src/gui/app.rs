@@ -456,12 +456,7 @@ impl RipcordApp {
             r.result = None;
             r.selected = false;
         }
-        let c = Arc::clone(&self.ctx);
-        let wake = Box::new(move || {
-            if let Some(ctx) = c.get() {
-                ctx.request_repaint_after(REPAINT_EVERY);
-            }
-        });
+        let wake = repaint_waker(Arc::clone(&self.ctx));
         match Job::start(spec, Some(wake)) {
             Ok(job) => {
                 self.run = Some(Run::new(job, op_name));
@@ -469,6 +464,34 @@ impl RipcordApp {
             }
             Err(e) => self.message = Some(format!("Cannot start: {e}")),
         }
+    }
+}
+
+/// The engine's wake for this window. It never blocks a worker: asking egui for a repaint
+/// takes the context's lock, which the UI thread holds while it builds a frame, and a worker
+/// on its way out of a cancel waited there for the UI thread to get a core again (a real
+/// window reported one cancel at 109 ms). The request is made on a thread of its own; the
+/// worker only leaves a note in a one-slot channel.
+fn repaint_waker(ctx: Arc<OnceLock<egui::Context>>) -> crate::engine::Wake {
+    let repaint = move || {
+        if let Some(c) = ctx.get() {
+            c.request_repaint_after(REPAINT_EVERY);
+        }
+    };
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    let repaint = std::sync::Arc::new(repaint);
+    let on_thread = std::sync::Arc::clone(&repaint);
+    // Ends when the job, which holds the sender, is dropped.
+    let started = std::thread::Builder::new()
+        .name("ripcord-repaint".into())
+        .spawn(move || rx.iter().for_each(|()| on_thread()));
+    match started {
+        Ok(_) => Box::new(move || {
+            // Full means a repaint request is already on its way.
+            let _ = tx.try_send(());
+        }),
+        // No thread to spare: ask directly, as before.
+        Err(_) => Box::new(move || repaint()),
     }
 }
 
@@ -533,5 +556,26 @@ mod tests {
             vec![PathBuf::from("/tmp/a b.txt"), PathBuf::from("/etc/hosts")]
         );
         assert_eq!(percent_decode("x%2"), std::ffi::OsString::from("x%2"));
+    }
+
+    /// A worker's wake returns at once even while the UI thread holds egui's context lock
+    /// (here: inside `memory_mut`), and the repaint is still asked for afterwards.
+    #[test]
+    fn the_engine_wake_never_waits_for_the_ui_thread() {
+        let ctx = egui::Context::default();
+        let cell: Arc<OnceLock<egui::Context>> = Arc::default();
+        let _ = cell.set(ctx.clone());
+        let wake = Arc::new(repaint_waker(cell));
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let returned = ctx.memory_mut(|_| {
+            let wake = Arc::clone(&wake);
+            let done_tx = done_tx.clone();
+            std::thread::spawn(move || {
+                wake();
+                let _ = done_tx.send(());
+            });
+            done_rx.recv_timeout(Duration::from_secs(5)).is_ok()
+        });
+        assert!(returned, "the wake waited for the context lock");
     }
 }

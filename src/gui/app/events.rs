@@ -145,7 +145,9 @@ impl RipcordApp {
             }
             t.bytes_done += match r.state {
                 FileState::Done => r.size,
-                FileState::Running => r.done_bytes,
+                // A file stopped part way keeps what was processed: after a cancel the
+                // totals say how far the job got, not zero.
+                FileState::Running | FileState::Cancelled(_) | FileState::Failed(_) => r.done_bytes,
                 _ => 0,
             };
         }
