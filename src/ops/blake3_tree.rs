@@ -8,8 +8,8 @@
 //! other and the idle pool thread fell asleep (perf: 1.75 of 2 CPUs busy, 138 context
 //! switches per GiB); here each thread takes the next unit until the batch is done.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use blake3::hazmat::{
     ChainingValue, HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_root,
@@ -128,14 +128,13 @@ impl Blake3Tree {
                 h.set_input_offset((first + i as u64) * self.unit);
                 h.update(units[i]);
                 let cv = h.finalize_non_root();
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(cv);
-                }
+                results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(cv);
                 if let Err(c) = ctx.chunk_done(units[i].len() as u64) {
                     stopped.store(true, Ordering::Relaxed);
-                    if let Ok(mut f) = failure.lock() {
-                        f.get_or_insert(c.into());
-                    }
+                    failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(c.into());
                     return;
                 }
             }
@@ -147,12 +146,14 @@ impl Blake3Tree {
             }
             work();
         });
-        if let Some(stop) = failure.into_inner().ok().flatten() {
+        // Neither lock is held across anything that panics; a poisoned one still holds
+        // good data.
+        if let Some(stop) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
             return Err(stop);
         }
-        let results = results.into_inner().unwrap_or_default();
-        // A thread skips a unit it took only after a cancel, which returned above; a value
-        // can still be missing if the mutex was poisoned, and is then computed here.
+        let results = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+        // A thread skips a unit it took only after a cancel, which returned above; should a
+        // value be missing all the same, it is computed here rather than left out.
         Ok(results
             .into_iter()
             .enumerate()
