@@ -342,17 +342,17 @@ pub(crate) fn check_unchanged(path: &Path, expected: u64, got: u64) -> Result<()
     if expected != 0 && expected != got {
         return Err(changed(got));
     }
-    if let Ok(m) = std::fs::metadata(path)
-        && expected != 0
-        && m.is_file()
-        && m.len() != expected
-    {
-        return Err(changed(m.len()));
+    // One `stat` per file in the usual case; the name itself is looked at only when what
+    // it points to is gone (a symlink left dangling still counts as there, as before).
+    match std::fs::metadata(path) {
+        Ok(m) if expected != 0 && m.is_file() && m.len() != expected => Err(changed(m.len())),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && std::fs::symlink_metadata(path)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            Err(Error::invalid(path, "file was removed while being read"))
+        }
+        _ => Ok(()),
     }
-    if let Err(e) = std::fs::symlink_metadata(path)
-        && e.kind() == std::io::ErrorKind::NotFound
-    {
-        return Err(Error::invalid(path, "file was removed while being read"));
-    }
-    Ok(())
 }
