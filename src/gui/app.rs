@@ -473,25 +473,24 @@ impl RipcordApp {
 /// window reported one cancel at 109 ms). The request is made on a thread of its own; the
 /// worker only leaves a note in a one-slot channel.
 fn repaint_waker(ctx: Arc<OnceLock<egui::Context>>) -> crate::engine::Wake {
-    let repaint = move || {
+    fn repaint(ctx: &OnceLock<egui::Context>) {
         if let Some(c) = ctx.get() {
             c.request_repaint_after(REPAINT_EVERY);
         }
-    };
+    }
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-    let repaint = std::sync::Arc::new(repaint);
-    let on_thread = std::sync::Arc::clone(&repaint);
+    let on_thread = Arc::clone(&ctx);
     // Ends when the job, which holds the sender, is dropped.
     let started = std::thread::Builder::new()
         .name("ripcord-repaint".into())
-        .spawn(move || rx.iter().for_each(|()| on_thread()));
+        .spawn(move || rx.iter().for_each(|()| repaint(&on_thread)));
     match started {
         Ok(_) => Box::new(move || {
             // Full means a repaint request is already on its way.
             let _ = tx.try_send(());
         }),
         // No thread to spare: ask directly, as before.
-        Err(_) => Box::new(move || repaint()),
+        Err(_) => Box::new(move || repaint(&ctx)),
     }
 }
 
