@@ -727,25 +727,17 @@ fn main() {
             ),
             (
                 "compress -3",
-                Operation::Compress {
-                    level: 3,
-                    out_dir: Some(out.clone()),
-                },
+                Operation::compress(3, Some(out.clone())),
                 vec![big.clone(), big2.clone()],
             ),
             (
                 "compress -3, 1 file (2 zstd threads)",
-                Operation::Compress {
-                    level: 3,
-                    out_dir: Some(out.clone()),
-                },
+                Operation::compress(3, Some(out.clone())),
                 vec![big.clone()],
             ),
             (
                 "decompress",
-                Operation::Decompress {
-                    out_dir: Some(out.clone()),
-                },
+                Operation::decompress(Some(out.clone())),
                 vec![zbig.clone()],
             ),
             (

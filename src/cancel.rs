@@ -12,14 +12,22 @@
 //!   the parent;
 //! - locks are only ever taken parent first, then child, so propagation cannot deadlock.
 //!
-//! The module does no I/O and knows nothing of front ends.
+//! The module does no I/O and knows nothing of front ends. Its races are model-checked with
+//! loom (`cancel/loom_models.rs`; `cargo test --release --features loom --lib loom_`).
+
+mod sync;
+
+#[cfg(all(test, feature = "loom"))]
+mod loom_models;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+
+use self::sync::{Arc, AtomicU8, Condvar, Mutex, MutexGuard, Weak, thread};
 
 /// Why a token was cancelled. The first reason given wins and is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -37,6 +45,9 @@ pub enum Reason {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// Results could no longer be delivered: the reader of standard output went away (a
+    /// closed pipe) or writing to it failed.
+    OutputClosed,
 }
 
 impl Reason {
@@ -49,6 +60,7 @@ impl Reason {
             Reason::Shutdown => "shutdown",
             Reason::Interrupt => "interrupt",
             Reason::Terminate => "terminate",
+            Reason::OutputClosed => "output_closed",
         }
     }
 }
@@ -62,6 +74,7 @@ impl fmt::Display for Reason {
             Reason::Shutdown => "application closing",
             Reason::Interrupt => "interrupted (Ctrl-C)",
             Reason::Terminate => "terminated (SIGTERM)",
+            Reason::OutputClosed => "standard output closed",
         })
     }
 }
@@ -83,8 +96,10 @@ struct State {
     /// Signed so that a resume overtaking its pause on the way down still sums correctly.
     pause_holds: i32,
     children: Vec<Weak<Node>>,
-    /// Dropped on cancel, which disconnects every receiver handed out by `cancelled_channel`.
-    cancel_senders: Vec<Sender<()>>,
+    /// One channel per node, made on the first `cancelled_channel` call: every waiter gets a
+    /// clone of the receiver, so registrations never pile up however often a writer asks.
+    /// Dropping the sender on cancel disconnects every receiver at once.
+    cancel_channel: Option<(Sender<()>, Receiver<()>)>,
     deadline_cell: Option<Arc<DeadlineCell>>,
 }
 
@@ -137,8 +152,14 @@ impl Node {
     /// thread may then wait milliseconds to run again, during which workers of nodes not yet
     /// marked would go on working.
     fn cancel(&self, reason: Reason, at: Instant) -> bool {
+        self.cancel_locked(self.lock(), reason, at)
+    }
+
+    /// [`cancel`](Self::cancel) with this node's lock already held by `st` (and released
+    /// inside), so a caller can decide and cancel in one hold of the lock.
+    fn cancel_locked(&self, st: MutexGuard<'_, State>, reason: Reason, at: Instant) -> bool {
         let mut woken = Vec::new();
-        let Some(mine) = self.mark(reason, at, &mut woken) else {
+        let Some(mine) = self.mark(st, reason, at, &mut woken) else {
             return false;
         };
         mine.wake();
@@ -150,15 +171,19 @@ impl Node {
         true
     }
 
-    /// Records the cancel on this node and, recursively, on its descendants (collected in
-    /// `woken`), without waking anyone. `None` if this node was cancelled already.
+    /// Records the cancel on this node (whose lock `st` holds) and, recursively, on its
+    /// descendants (collected in `woken`), without waking anyone. `None` if this node was
+    /// cancelled already.
+    ///
+    /// The children stay listed: a pause or resume of a cancelled parent still reaches them,
+    /// so every node's `pause_holds` keeps counting the paused nodes on its path.
     fn mark(
         &self,
+        mut st: MutexGuard<'_, State>,
         reason: Reason,
         at: Instant,
         woken: &mut Vec<(Arc<Node>, ToWake)>,
     ) -> Option<ToWake> {
-        let mut st = self.lock();
         if st.reason.is_some() {
             return None;
         }
@@ -166,18 +191,29 @@ impl Node {
         st.cancelled_at = Some(at);
         self.store_flags(&st);
         let wake = ToWake {
-            senders: std::mem::take(&mut st.cancel_senders),
+            channel: st.cancel_channel.take(),
             deadline: st.deadline_cell.clone(),
         };
         let children: Vec<Arc<Node>> = st.children.iter().filter_map(Weak::upgrade).collect();
-        st.children.clear();
         drop(st);
         for child in children {
-            if let Some(w) = child.mark(reason, at, woken) {
+            if let Some(w) = child.mark(child.lock(), reason, at, woken) {
                 woken.push((child, w));
             }
         }
         Some(wake)
+    }
+
+    /// The deadline watcher's cancel: only while `cell` is still this node's deadline. The
+    /// check and the cancel share one hold of the lock, so once `clear_deadline` or a new
+    /// `set_deadline` has returned, a watcher that was already expiring changes nothing.
+    fn expire(&self, cell: &Arc<DeadlineCell>) -> bool {
+        let st = self.lock();
+        let current = st
+            .deadline_cell
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, cell));
+        current && self.cancel_locked(st, Reason::Deadline, Instant::now())
     }
 
     fn add_holds(&self, delta: i32) {
@@ -211,14 +247,14 @@ impl Drop for Node {
 
 /// What a cancelled node must wake once every node is marked.
 struct ToWake {
-    /// Dropping them disconnects the receivers of `cancelled_channel`.
-    senders: Vec<Sender<()>>,
+    /// Dropping it disconnects the receivers of `cancelled_channel`.
+    channel: Option<(Sender<()>, Receiver<()>)>,
     deadline: Option<Arc<DeadlineCell>>,
 }
 
 impl ToWake {
     fn wake(self) {
-        drop(self.senders);
+        drop(self.channel);
         if let Some(cell) = self.deadline {
             cell.poke();
         }
@@ -275,7 +311,7 @@ impl CancelToken {
             self_paused: false,
             pause_holds,
             children: Vec::new(),
-            cancel_senders: Vec::new(),
+            cancel_channel: None,
             deadline_cell: None,
         };
         let node = Node {
@@ -294,13 +330,14 @@ impl CancelToken {
     pub fn child(&self) -> CancelToken {
         let mut st = self.node.lock();
         let child = CancelToken::with_holds(st.pause_holds, Some(Arc::clone(&self.node)));
+        // Listed even under a cancelled parent, whose later pauses and resumes must reach it.
+        // Entries of children that are gone are dropped first, so the list stays as long as
+        // the number of live children, however many files a job has.
+        st.children.retain(|w| w.strong_count() > 0);
+        st.children.push(Arc::downgrade(&child.node));
         if let (Some(reason), Some(at)) = (st.reason, st.cancelled_at) {
+            // Parent's lock, then the child's: the order every propagation takes.
             child.node.cancel(reason, at);
-        } else {
-            // Drop the entries of children that are gone so the list stays as long as the
-            // number of live children, however many files a job has.
-            st.children.retain(|w| w.strong_count() > 0);
-            st.children.push(Arc::downgrade(&child.node));
         }
         child
     }
@@ -360,17 +397,18 @@ impl CancelToken {
     /// Waits up to `timeout` and returns early with `Err` if the token is cancelled meanwhile.
     /// This is the only way a worker should sleep. Pause does not end the wait early.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Cancelled> {
-        let end = Instant::now() + timeout;
+        let end = Instant::now().checked_add(timeout);
         let mut st = self.node.lock();
         loop {
             if let Some(reason) = st.reason {
                 return Err(Cancelled(reason));
             }
             let now = Instant::now();
-            if now >= end {
-                return Ok(());
+            match end {
+                Some(end) if now >= end => return Ok(()),
+                Some(end) => st = self.node.wait_timeout(st, end - now),
+                None => st = self.node.wait(st),
             }
-            st = self.node.wait_timeout(st, end - now);
         }
     }
 
@@ -414,19 +452,34 @@ impl CancelToken {
     /// A channel that never carries a message and disconnects when the token is cancelled,
     /// so a thread blocked in `crossbeam_channel::select!` can also wake on cancel.
     pub fn cancelled_channel(&self) -> Receiver<()> {
-        let (tx, rx) = crossbeam_channel::bounded(0);
         let mut st = self.node.lock();
-        if st.reason.is_none() {
-            st.cancel_senders.push(tx);
+        if st.reason.is_some() {
+            // Already cancelled: a receiver whose sender is gone, disconnected from the start.
+            return crossbeam_channel::bounded(0).1;
         }
-        rx
+        let (_, rx) = st
+            .cancel_channel
+            .get_or_insert_with(|| crossbeam_channel::bounded(0));
+        rx.clone()
+    }
+
+    /// Disarms the deadline, if any: its watcher ends at once and never cancels. A job that
+    /// finished calls this, so a later deadline cannot mark it cancelled after the fact.
+    pub fn clear_deadline(&self) {
+        let cell = self.node.lock().deadline_cell.take();
+        if let Some(cell) = cell {
+            cell.poke();
+        }
     }
 
     /// Cancels the token with [`Reason::Deadline`] once `limit` has passed, unless it was
     /// cancelled before. A small watcher thread waits for the moment; it ends early when the
     /// token is cancelled or dropped, and never keeps the token alive.
     pub fn set_deadline(&self, limit: Duration) -> std::io::Result<()> {
-        let at = Instant::now() + limit;
+        // A limit past the end of the clock's range is no limit at all.
+        let Some(at) = Instant::now().checked_add(limit) else {
+            return Ok(());
+        };
         let cell = Arc::new(DeadlineCell {
             poked: Mutex::new(false),
             cond: Condvar::new(),
@@ -441,7 +494,7 @@ impl CancelToken {
             }
         }
         let weak = Arc::downgrade(&self.node);
-        std::thread::Builder::new()
+        thread::Builder::new()
             .name("ripcord-deadline".into())
             .spawn(move || {
                 let mut poked = cell.poked.lock().unwrap_or_else(PoisonError::into_inner);
@@ -460,14 +513,16 @@ impl CancelToken {
                 }
                 drop(poked);
                 if let Some(node) = weak.upgrade() {
-                    node.cancel(Reason::Deadline, Instant::now());
+                    node.expire(&cell);
                 }
             })?;
         Ok(())
     }
 }
 
-#[cfg(test)]
+// These run on real threads; under the `loom` feature the primitives work only inside a
+// loom model, so there the models in `loom_models.rs` stand in for them.
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
@@ -516,6 +571,20 @@ mod tests {
         assert!(!child.is_paused());
     }
 
+    /// A pause made before a cancel and lifted after it is lifted on the children too.
+    #[test]
+    fn resume_after_cancel_reaches_children() {
+        let parent = CancelToken::new();
+        let child = parent.child();
+        parent.pause();
+        parent.cancel(Reason::User);
+        let late = parent.child();
+        parent.resume();
+        assert!(!child.is_paused());
+        assert!(!late.is_paused());
+        assert_eq!(child.node.lock().pause_holds, 0);
+    }
+
     #[test]
     fn children_list_stays_short() {
         let parent = CancelToken::new();
@@ -523,6 +592,45 @@ mod tests {
             let _c = parent.child();
         }
         assert!(parent.node.lock().children.len() <= 1);
+    }
+
+    /// A writer asks for a channel per buffer: a terabyte is a million calls, and the node
+    /// must not keep a million registrations until the cancel.
+    #[test]
+    fn cancelled_channel_registrations_stay_bounded() {
+        let t = CancelToken::new();
+        let child = t.child();
+        let kept: Vec<_> = (0..1000).map(|_| child.cancelled_channel()).collect();
+        for _ in 0..100_000 {
+            drop(child.cancelled_channel());
+        }
+        let registered = child.node.lock().cancel_channel.iter().count();
+        assert_eq!(
+            registered, 1,
+            "one registration per node, however many waiters"
+        );
+        t.cancel(Reason::User);
+        assert!(
+            kept.iter()
+                .all(|rx| rx.try_recv().is_err_and(|e| e.is_disconnected()))
+        );
+    }
+
+    #[test]
+    fn a_cleared_deadline_never_cancels() {
+        let t = CancelToken::new();
+        assert!(t.set_deadline(Duration::from_millis(20)).is_ok());
+        t.clear_deadline();
+        assert!(t.wait_timeout(Duration::from_millis(200)).is_ok());
+        assert!(!t.is_cancelled());
+    }
+
+    #[test]
+    fn a_deadline_past_the_clock_is_no_deadline() {
+        let t = CancelToken::new();
+        assert!(t.set_deadline(Duration::MAX).is_ok());
+        assert!(t.wait_timeout(Duration::from_millis(1)).is_ok());
+        assert!(!t.is_cancelled());
     }
 
     #[test]

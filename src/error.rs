@@ -32,6 +32,14 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// The output of an input could not be written; `path` is the input.
+    #[error("{}: {cause}", .path.display())]
+    Output {
+        /// The input being processed.
+        path: PathBuf,
+        /// What went wrong with its output (names the output).
+        cause: Box<Error>,
+    },
     /// The file changed size while it was being read.
     #[error("{}: file changed while being read (expected {expected} bytes, got {got})", .path.display())]
     Changed {
@@ -68,6 +76,7 @@ impl Error {
             Error::Io { path, .. }
             | Error::Exists { path }
             | Error::Invalid { path, .. }
+            | Error::Output { path, .. }
             | Error::Changed { path, .. } => path,
         }
     }
@@ -78,6 +87,7 @@ impl Error {
             Error::Io { action, source, .. } => format!("cannot {action}: {}", describe_io(source)),
             Error::Exists { .. } => "already exists (use --force to overwrite)".into(),
             Error::Invalid { reason, .. } => reason.clone(),
+            Error::Output { cause, .. } => cause.to_string(),
             Error::Changed { expected, got, .. } => {
                 format!("file changed while being read (expected {expected} bytes, got {got})")
             }

@@ -87,6 +87,9 @@ impl AtomicOutput {
             _ => {}
         }
         sweep_once(&dir);
+        // The space of outputs discarded just before must be free before this one is
+        // written, or on a full disk every file after a failed one would fail too.
+        wait_for_discards();
         let (file, temp) = if std::env::var_os(NO_TMPFILE_ENV).is_some() {
             create_named(&dir, final_path)?
         } else {
@@ -94,7 +97,8 @@ impl AtomicOutput {
                 Ok(f) => (f, Temp::Anonymous),
                 // Not every file system has O_TMPFILE; a named temporary does the same job.
                 Err(e) if tmpfile_unsupported(&e) => create_named(&dir, final_path)?,
-                Err(e) => return Err(Error::io(&dir, "create a file in", e)),
+                // Named for the output it was for, so a message can say which file failed.
+                Err(e) => return Err(Error::io(final_path, "create", e)),
             }
         };
         Ok(AtomicOutput {
@@ -198,7 +202,38 @@ impl Drop for AtomicOutput {
 /// Frees a discarded output's data and closes it on the background thread (started once),
 /// or here if it cannot be started.
 fn close_later(file: File) {
+    *lock_discards() += 1;
     drop_later(Box::new(Discarded(file)));
+}
+
+/// Discarded outputs whose data the closer has not freed yet, and a wake for those waiting
+/// until it has.
+static DISCARDS: (Mutex<usize>, std::sync::Condvar) = (Mutex::new(0), std::sync::Condvar::new());
+
+/// Longest a new output waits for earlier discards to be freed; past it, it goes ahead (a
+/// closer stuck in the kernel must not stop the job).
+const DISCARD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn lock_discards() -> std::sync::MutexGuard<'static, usize> {
+    DISCARDS.0.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits until every discarded output's space is released. The closer runs in the idle
+/// class, so while workers keep both cores busy it may not run at all: waiting here hands
+/// it a core.
+fn wait_for_discards() {
+    let end = std::time::Instant::now() + DISCARD_WAIT;
+    let mut pending = lock_discards();
+    while *pending > 0 {
+        let now = std::time::Instant::now();
+        if now >= end {
+            return;
+        }
+        pending = match DISCARDS.1.wait_timeout(pending, end - now) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        };
+    }
 }
 
 /// A discarded output, unnamed already. Its data is freed by truncating it rather than by
@@ -211,6 +246,9 @@ impl Drop for Discarded {
     fn drop(&mut self) {
         // Nothing to report: the file has no name and no one will read it.
         let _ = self.0.set_len(0);
+        let mut pending = lock_discards();
+        *pending = pending.saturating_sub(1);
+        DISCARDS.1.notify_all();
     }
 }
 
@@ -318,7 +356,7 @@ fn create_named(dir: &Path, final_path: &Path) -> Result<(File, Temp), Error> {
         .create_new(true)
         .mode(0o666)
         .open(&tmp)
-        .map_err(|e| Error::io(dir, "create a file in", e))?;
+        .map_err(|e| Error::io(final_path, "create", e))?;
     live_temporaries()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -192,19 +192,8 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
     std::fs::create_dir(&zdir).unwrap();
     let zsrc = zdir.join("big.bin");
     std::fs::copy(&src, &zsrc).unwrap();
-    let (_, s) = finish(
-        Job::start(
-            spec(
-                Operation::Compress {
-                    level: 1,
-                    out_dir: None,
-                },
-                vec![zsrc.clone()],
-            ),
-            None,
-        )
-        .unwrap(),
-    );
+    let (_, s) =
+        finish(Job::start(spec(Operation::compress(1, None), vec![zsrc.clone()]), None).unwrap());
     assert_eq!(s.done, 1);
     std::fs::remove_file(&zsrc).unwrap();
     let zst = zdir.join("big.bin.zst");
@@ -213,19 +202,8 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
 
     let ops = [
         (Operation::Hash { algo: Algo::Sha256 }, src.clone()),
-        (
-            Operation::Compress {
-                level: 3,
-                out_dir: Some(out.clone()),
-            },
-            src.clone(),
-        ),
-        (
-            Operation::Decompress {
-                out_dir: Some(out.clone()),
-            },
-            zst.clone(),
-        ),
+        (Operation::compress(3, Some(out.clone())), src.clone()),
+        (Operation::decompress(Some(out.clone())), zst.clone()),
         (
             Operation::Copy {
                 to: out.clone(),
@@ -459,13 +437,7 @@ fn early_cancels_leave_no_queued_file_without_a_final_event() {
         })
         .collect();
     for round in 0..60u64 {
-        let mut s = spec(
-            Operation::Compress {
-                level: 1,
-                out_dir: Some(out.clone()),
-            },
-            inputs.clone(),
-        );
+        let mut s = spec(Operation::compress(1, Some(out.clone())), inputs.clone());
         s.throttle = Some(2_000_000);
         let job = Job::start(s, None).unwrap();
         if round % 3 == 0 {
@@ -501,4 +473,58 @@ fn early_cancels_leave_no_queued_file_without_a_final_event() {
             entries(&out)
         );
     }
+}
+
+/// The walker is one of the threads a close waits for: while it reads a manifest nobody
+/// writes to, `busy` names it, and a cancel stops it at once (issue: the close dialog said
+/// "0 workers" while it waited for the walker).
+#[test]
+fn a_busy_walker_is_listed_and_stops_on_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("m.sha256");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let op = Operation::Verify {
+        algo: None,
+        relative_to_manifest: false,
+        nul_lines: false,
+    };
+    let job = Job::start(spec(op, vec![fifo.clone()]), None).unwrap();
+    let end = Instant::now() + WAIT;
+    loop {
+        let busy = job.busy();
+        if busy.iter().any(|b| b.listing && b.path == fifo) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the walker never showed as busy: {busy:?}"
+        );
+        thread::yield_now();
+    }
+    let t = Instant::now();
+    job.cancel(Reason::User);
+    assert!(job.join_timeout(WAIT).is_ok(), "the walker did not stop");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(job.busy().is_empty());
+}
+
+/// A job that ended before its deadline is never marked cancelled by it afterwards.
+#[test]
+fn a_finished_job_is_not_cancelled_by_its_deadline_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    write_file(&f, 1000);
+    let mut s = spec(Operation::Hash { algo: Algo::Sha256 }, vec![f]);
+    s.deadline = Some(Duration::from_millis(150));
+    let job = Job::start(s, None).unwrap();
+    let token = job.token().clone();
+    let (_, summary) = finish(job);
+    assert_eq!(summary.cancel_reason, None);
+    // Waiting out the old deadline on the token itself: no cancel may arrive.
+    assert!(token.wait_timeout(Duration::from_millis(400)).is_ok());
+    assert!(!token.is_cancelled());
 }

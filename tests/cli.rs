@@ -63,6 +63,17 @@ fn hash_output_is_byte_identical_to_coreutils_and_b3sum() {
         ("md5", "md5sum"),
         ("blake3", "b3sum"),
     ] {
+        // b3sum before 1.5 (Debian 12 ships 1.2) writes a carriage return in a name raw;
+        // current b3sum and Ripcord escape it (checked in tests/trust.rs).
+        let old_b3sum = tool == "b3sum"
+            && !run_os(d.path(), tool, &[], &["cr\rret".into()])
+                .stdout
+                .starts_with(b"\\");
+        let names: Vec<_> = names
+            .iter()
+            .filter(|n| !(old_b3sum && n.as_bytes().contains(&b'\r')))
+            .cloned()
+            .collect();
         let ours = run_os(d.path(), me, &["hash", "-a", algo, "--"], &names);
         let theirs = run_os(d.path(), tool, &[], &names);
         assert!(
@@ -363,7 +374,7 @@ fn bad_inputs_are_reported_per_file_while_the_rest_completes() {
     let out = String::from_utf8_lossy(&r.stdout);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(
-        err.contains("missing: cannot open: No such file or directory"),
+        err.contains("ripcord: missing: No such file or directory\n"),
         "{err}"
     );
     assert!(err.contains("dir/pipe: not a regular file (fifo)"), "{err}");
@@ -387,9 +398,7 @@ fn bad_inputs_are_reported_per_file_while_the_rest_completes() {
     if std::fs::File::open(&locked).is_err() {
         let r = ripcord(d.path(), &["hash", "locked", "good"]);
         assert_eq!(r.status.code(), Some(1));
-        assert!(
-            String::from_utf8_lossy(&r.stderr).contains("locked: cannot open: Permission denied")
-        );
+        assert!(String::from_utf8_lossy(&r.stderr).contains("ripcord: locked: Permission denied"));
         assert!(String::from_utf8_lossy(&r.stdout).contains("  good\n"));
     }
 }

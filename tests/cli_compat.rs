@@ -64,6 +64,10 @@ fn hash_lines_are_byte_identical_to_coreutils_and_b3sum_even_for_awkward_names()
         ("sha512", "sha512sum"),
         ("blake3", "b3sum"),
     ] {
+        let mut names = names.clone();
+        if reference == "b3sum" && !b3sum_escapes_cr() {
+            names.retain(|n| !n.as_encoded_bytes().contains(&b'\r'));
+        }
         let ours = ripcord(dir, args_then(&["hash", "-a", algo], &names));
         ours.expect_code(0);
         let theirs = tool(dir, reference, &names);
@@ -193,9 +197,12 @@ fn ripcord_blake3_manifest_passes_b3sum_check() {
     let tmp = tempdir();
     let dir = tmp.path();
     // b3sum writes non-UTF-8 names lossily, so it could not open them again; leave them out.
+    // An old b3sum (before 1.5) cannot read back the escaped carriage return either.
+    let cr_ok = b3sum_escapes_cr();
     let names: Vec<OsString> = awkward_files(dir)
         .into_iter()
         .filter(|n| n.to_str().is_some())
+        .filter(|n| cr_ok || !n.as_encoded_bytes().contains(&b'\r'))
         .collect();
     ripcord(
         dir,
@@ -971,8 +978,8 @@ fn usage_errors_exit_2() {
     let dir = tmp.path();
     write_file(&dir.join("x"), b"x\n");
     for args in [
+        // `hash` and `verify` alone read standard input, as coreutils does (tests/trust.rs).
         &["frobnicate"][..],
-        &["hash"],
         &["hash", "--bogus", "x"],
         &["hash", "-a", "sha3", "x"],
         &["hash", "--keep-partial", "x"],
@@ -981,7 +988,6 @@ fn usage_errors_exit_2() {
         &["hash", "-j", "many", "x"],
         &["compress", "--level", "30", "x"],
         &["copy", "x"],
-        &["verify"],
     ] {
         let r = ripcord(dir, args);
         assert_eq!(r.status.code(), Some(2), "{args:?}: {}", r.stderr);

@@ -327,13 +327,24 @@ fn verify_lists_each_manifest_entry_with_its_result() {
     let rows = &h.state().rows;
     let results: Vec<_> = rows.iter().map(|r| r.result.clone()).collect();
     use ripcord::gui::model::RowResult::Verified;
-    assert_eq!(
-        results,
-        vec![
-            Some(Verified(true)),
-            Some(Verified(false)),
-            Some(Verified(true))
-        ]
+    use ripcord::ops::hash::Algo;
+    let v = |ok| {
+        Some(Verified {
+            ok,
+            algo: Some(Algo::Sha256),
+        })
+    };
+    assert_eq!(results, vec![v(true), v(false), v(true)]);
+    // A mismatch is a failed row, and the summary counts it in sha256sum -c's words.
+    assert!(
+        matches!(rows[1].state, FileState::Failed(_)),
+        "{:?}",
+        rows[1].state
+    );
+    let message = h.state().message().unwrap_or_default().to_string();
+    assert!(
+        message.contains("2 OK, 1 FAILED, 0 could not be read"),
+        "{message}"
     );
 }
 

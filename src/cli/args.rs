@@ -69,6 +69,12 @@ pub struct HashArgs {
     /// BSD-style lines: `SHA256 (NAME) = HEX`.
     #[arg(long)]
     pub tag: bool,
+    /// Print only the checksums, without names (as `b3sum --no-names`).
+    #[arg(long, conflicts_with = "tag")]
+    pub no_names: bool,
+    /// End each line with NUL, not newline, and do not escape names (as `sha256sum -z`).
+    #[arg(short = 'z', long)]
+    pub zero: bool,
     /// Write the manifest to FILE (atomically) instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -77,8 +83,8 @@ pub struct HashArgs {
     pub keep_partial: bool,
     #[command(flatten)]
     pub common: Common,
-    /// Files and folders.
-    #[arg(required = true, value_name = "PATHS")]
+    /// Files and folders; `-` or none: standard input.
+    #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
 }
 
@@ -91,6 +97,16 @@ pub struct VerifyArgs {
     /// Exit non-zero for improperly formatted lines.
     #[arg(long)]
     pub strict: bool,
+    /// Print nothing; the exit status says whether every file matched (errors opening a
+    /// file are still said). The last of --status, --warn and --quiet wins.
+    #[arg(long, overrides_with_all = ["warn", "quiet"])]
+    pub status: bool,
+    /// Warn about each improperly formatted line.
+    #[arg(short, long, overrides_with_all = ["status", "quiet"])]
+    pub warn: bool,
+    /// Manifest lines end with NUL instead of newline (as written by `hash -z`).
+    #[arg(short = 'z', long)]
+    pub zero: bool,
     /// Do not fail or report status for missing files.
     #[arg(long)]
     pub ignore_missing: bool,
@@ -99,20 +115,46 @@ pub struct VerifyArgs {
     pub relative: bool,
     #[command(flatten)]
     pub common: Common,
-    /// Manifests (GNU, BSD-tag or b3sum format).
-    #[arg(required = true, value_name = "MANIFESTS")]
+    /// Manifests (GNU, BSD-tag, OpenSSL or b3sum format); `-` or none: standard input.
+    #[arg(value_name = "MANIFESTS")]
     pub manifests: Vec<PathBuf>,
+}
+
+/// Options compress and decompress share with the zstd command line.
+#[derive(Debug, Args, Clone)]
+pub struct ZstdCommon {
+    /// Write to standard output, one file after the other (as `zstd -c`).
+    #[arg(short = 'c', long = "stdout", conflicts_with_all = ["out_dir", "output", "json", "rm"])]
+    pub stdout: bool,
+    /// Write the output to FILE (one input only).
+    #[arg(short = 'o', value_name = "FILE", conflicts_with = "out_dir")]
+    pub output: Option<PathBuf>,
+    /// Remove each source once its output is complete and synced (as `zstd --rm`).
+    #[arg(long)]
+    pub rm: bool,
+    /// Long-distance matching / large windows: 2^N bytes (default 27, up to 31).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "27",
+          value_parser = clap::value_parser!(u32).range(10..=31))]
+    pub long: Option<u32>,
 }
 
 /// `ripcord compress`
 #[derive(Debug, Args)]
 pub struct CompressArgs {
-    /// zstd level.
-    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    /// zstd level (1 to 19; up to 22 with --ultra).
+    #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub level: i32,
+    /// Allow levels 20 to 22 (slow, memory-hungry), as `zstd --ultra`.
+    #[arg(long)]
+    pub ultra: bool,
+    /// zstd threads per file (0: one per core; default: chosen by the job).
+    #[arg(short = 'T', long = "threads", value_name = "N")]
+    pub threads: Option<u32>,
     /// Write outputs here (mirroring folders) instead of beside the sources.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub zstd: ZstdCommon,
     #[command(flatten)]
     pub common: Common,
     /// Files and folders.
@@ -126,6 +168,11 @@ pub struct DecompressArgs {
     /// Write outputs here instead of beside the sources.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Check the files (content checksums included) without writing anything, as `zstd -t`.
+    #[arg(short = 't', long, conflicts_with_all = ["out_dir", "output", "stdout", "rm"])]
+    pub test: bool,
+    #[command(flatten)]
+    pub zstd: ZstdCommon,
     #[command(flatten)]
     pub common: Common,
     /// .zst files and folders holding them.

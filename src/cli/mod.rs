@@ -4,6 +4,15 @@
 //! removed, what finished is printed, and the exit status is 130 (143). A second Ctrl-C exits
 //! at once without joining; the output contract still leaves nothing under a final name.
 
+/// Writes one line to stderr. A failed write is ignored, as coreutils ignores it: there is
+/// nowhere left to report it, and a full stderr must neither panic nor stop the job.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod args;
 pub mod report;
 pub mod units;
@@ -15,8 +24,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cancel::{CancelToken, Reason};
-use crate::engine::{Event, Job, JobSpec, Operation, Summary};
-use crate::ops::manifest::Style;
+use crate::engine::{Destination, Event, Job, JobSpec, Operation, Summary};
+use crate::ops::manifest::{Layout, Style};
 use crate::output::AtomicOutput;
 use args::{Command, Common};
 use report::{Kind, Reporter};
@@ -45,11 +54,15 @@ pub fn run(command: Command) -> i32 {
             let kind = Kind::Hash {
                 algo: a.algo,
                 style: if a.tag { Style::Tag } else { Style::Gnu },
+                layout: Layout {
+                    zero: a.zero,
+                    no_names: a.no_names,
+                },
                 to_manifest: a.output.is_some(),
             };
             (
                 Operation::Hash { algo: a.algo },
-                a.paths,
+                or_stdin(a.paths),
                 a.common,
                 kind,
                 a.output,
@@ -60,27 +73,54 @@ pub fn run(command: Command) -> i32 {
             let kind = Kind::Verify {
                 strict: a.strict,
                 ignore_missing: a.ignore_missing,
+                status: a.status,
+                warn: a.warn,
+                algo: a.algo,
             };
             let op = Operation::Verify {
                 algo: a.algo,
                 relative_to_manifest: a.relative,
+                nul_lines: a.zero,
             };
-            (op, a.manifests, a.common, kind, None, false)
+            (op, or_stdin(a.manifests), a.common, kind, None, false)
         }
         Command::Compress(a) => {
+            if a.level > 19 && !a.ultra {
+                say!("ripcord: levels above 19 need --ultra (they are slow and use much memory)");
+                return EXIT_USAGE;
+            }
+            let Some(to) = destination(&a.zstd, false, a.paths.len()) else {
+                return EXIT_USAGE;
+            };
             let op = Operation::Compress {
                 level: a.level,
                 out_dir: a.out_dir,
+                threads: a.threads,
+                long: a.zstd.long,
+                to,
+                remove_source: a.zstd.rm,
             };
-            (op, a.paths, a.common, Kind::Write, None, false)
+            let mut common = a.common;
+            one_at_a_time(&a.zstd, &mut common);
+            (op, a.paths, common, Kind::Write, None, false)
         }
         Command::Decompress(a) => {
-            let op = Operation::Decompress { out_dir: a.out_dir };
-            (op, a.paths, a.common, Kind::Write, None, false)
+            let Some(to) = destination(&a.zstd, a.test, a.paths.len()) else {
+                return EXIT_USAGE;
+            };
+            let op = Operation::Decompress {
+                out_dir: a.out_dir,
+                long: a.zstd.long,
+                to,
+                remove_source: a.zstd.rm,
+            };
+            let mut common = a.common;
+            one_at_a_time(&a.zstd, &mut common);
+            (op, a.paths, common, Kind::Write, None, false)
         }
         Command::Copy(a) => {
             if let Err(e) = std::fs::create_dir_all(&a.to) {
-                eprintln!(
+                say!(
                     "ripcord: {}: cannot create folder: {}",
                     a.to.display(),
                     crate::error::describe_io(&e)
@@ -101,7 +141,7 @@ pub fn run(command: Command) -> i32 {
         Some(path) => match AtomicOutput::create(path, common.force) {
             Ok(out) => Some(out),
             Err(e) => {
-                eprintln!("ripcord: {e}");
+                say!("ripcord: {e}");
                 return EXIT_TROUBLE;
             }
         },
@@ -111,12 +151,12 @@ pub fn run(command: Command) -> i32 {
     let job = match Job::start(spec, None) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("ripcord: {e}");
+            say!("ripcord: {e}");
             return EXIT_TROUBLE;
         }
     };
     if let Err(e) = watch_signals(job.token().clone()) {
-        eprintln!("ripcord: cannot catch Ctrl-C: {e}");
+        say!("ripcord: cannot catch Ctrl-C: {e}");
     }
     let mut reporter = Reporter::new(kind, common.json, common.quiet);
     let summary = drive(&job, &mut reporter, &common);
@@ -128,14 +168,70 @@ pub fn run(command: Command) -> i32 {
         code = write_manifest(out, &mut reporter, &summary, keep_partial, code);
     }
     // Like coreutils, say nothing extra on success unless someone is watching a terminal.
-    let noteworthy = cancel_reason.is_some() || std::io::stderr().is_terminal();
+    let noteworthy =
+        cancel_reason.is_some_and(|r| r != Reason::OutputClosed) || std::io::stderr().is_terminal();
     if !common.quiet && !common.json && noteworthy {
         print_summary(&summary);
     }
     if common.json {
         reporter.json_finished(&summary, code);
     }
-    code
+    match reporter.stdout_error() {
+        None => code,
+        // As coreutils under a closed pipe: quietly, with SIGPIPE's status.
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_by_sigpipe(),
+        Some(e) => {
+            say!("ripcord: write error: {}", crate::error::describe_io(e));
+            code.max(EXIT_TROUBLE)
+        }
+    }
+}
+
+/// Ends the process the way a coreutils tool ends when its reader goes away: killed by
+/// SIGPIPE, so a shell sees status 141. Returns that status if the signal did not end it.
+fn exit_by_sigpipe() -> i32 {
+    // SAFETY: restores the default disposition of SIGPIPE (Rust ignores it at start-up) and
+    // raises it on this thread; both calls take no pointers and have no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    128 + libc::SIGPIPE
+}
+
+/// Where compress or decompress outputs go, from `-c`, `-o` and `--test`; `None` (after
+/// saying why) for `-o` with more than one input.
+fn destination(z: &args::ZstdCommon, test: bool, inputs: usize) -> Option<Destination> {
+    Some(if test {
+        Destination::Nowhere
+    } else if z.stdout {
+        Destination::Stdout
+    } else if let Some(f) = &z.output {
+        if inputs != 1 {
+            say!("ripcord: -o FILE takes one input (use --out-dir for several)");
+            return None;
+        }
+        Destination::File(f.clone())
+    } else {
+        Destination::Usual
+    })
+}
+
+/// Files written one after the other to standard output must come whole and in order: one
+/// worker (each file still uses every core the zstd threads can).
+fn one_at_a_time(z: &args::ZstdCommon, common: &mut Common) {
+    if z.stdout {
+        common.jobs = Some(1);
+    }
+}
+
+/// No path means standard input, as for coreutils and b3sum.
+fn or_stdin(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from(crate::ops::stream::STDIN_NAME)]
+    } else {
+        paths
+    }
 }
 
 fn spec_from(op: Operation, inputs: Vec<PathBuf>, c: &Common) -> JobSpec {
@@ -188,12 +284,18 @@ fn drive(job: &Job, reporter: &mut Reporter, common: &Common) -> Summary {
             last_json = Instant::now();
             reporter.json_progress(&p);
         }
+        // Results that cannot be delivered are not worth computing: stop at once
+        // (`ripcord hash big… | head -1`).
+        if reporter.stdout_error().is_some() {
+            job.cancel(Reason::OutputClosed);
+        }
     }
 }
 
 fn exit_code(summary: &Summary, trouble: bool) -> i32 {
     match summary.cancel_reason {
         Some(Reason::Deadline) => EXIT_DEADLINE,
+        Some(Reason::OutputClosed) => EXIT_TROUBLE,
         Some(Reason::Terminate) => EXIT_SIGTERM,
         Some(_) => EXIT_SIGINT,
         // The reporter saw every failure and knows which ones do not count
@@ -215,7 +317,7 @@ fn write_manifest(
     let mut body = Vec::new();
     if let Some(reason) = summary.cancel_reason {
         if !keep_partial {
-            eprintln!(
+            say!(
                 "ripcord: {}: not written, the job was cancelled (use --keep-partial to save the {} finished lines)",
                 path.display(),
                 reporter.manifest_lines
@@ -239,7 +341,7 @@ fn write_manifest(
     match written {
         Ok(_) => code,
         Err(e) => {
-            eprintln!("ripcord: {e}");
+            say!("ripcord: {e}");
             code.max(EXIT_TROUBLE)
         }
     }
@@ -252,7 +354,14 @@ fn print_summary(s: &Summary) {
     } else {
         0.0
     };
-    let mut line = format!("ripcord: {} done, {} failed", s.done, s.failed);
+    let mut line = format!(
+        "ripcord: {} done, {} failed",
+        s.done - s.mismatched,
+        s.failed
+    );
+    if s.mismatched > 0 {
+        line += &format!(", {} did not match", s.mismatched);
+    }
     if s.cancelled > 0 {
         line += &format!(", {} cancelled", s.cancelled);
     }
@@ -271,7 +380,7 @@ fn print_summary(s: &Summary) {
             lat.as_secs_f64() * 1000.0
         );
     }
-    eprintln!("{line}");
+    say!("{line}");
 }
 
 /// First SIGINT/SIGTERM: cancel the job. Second: leave at once, removing what temporaries
@@ -294,7 +403,7 @@ fn watch_signals(token: CancelToken) -> std::io::Result<()> {
                     token.cancel(reason);
                 } else {
                     crate::output::remove_live_temporaries();
-                    eprintln!("ripcord: exiting at once, without waiting for the workers");
+                    say!("ripcord: exiting at once, without waiting for the workers");
                     std::process::exit(code);
                 }
             }

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::engine::{Event, FileId, Outcome, Progress, Summary};
 use crate::error::Error;
 use crate::ops::hash::Algo;
-use crate::ops::manifest::{Style, display_name, format_line};
+use crate::ops::manifest::{Layout, Style, display_name, format_line_as};
 
 /// How results are shown.
 pub enum Kind {
@@ -21,6 +21,8 @@ pub enum Kind {
         algo: Algo,
         /// Line style.
         style: Style,
+        /// NUL-ended lines, names left out.
+        layout: Layout,
         /// Lines go to a manifest file instead of stdout.
         to_manifest: bool,
     },
@@ -30,6 +32,12 @@ pub enum Kind {
         strict: bool,
         /// Say nothing of missing files.
         ignore_missing: bool,
+        /// Print nothing but errors opening files; the exit status tells.
+        status: bool,
+        /// Warn about each improperly formatted line.
+        warn: bool,
+        /// The algorithm forced with `-a`, for `--warn`'s wording.
+        algo: Option<Algo>,
     },
     /// Compress, decompress, copy: errors only, and a summary.
     Write,
@@ -57,6 +65,9 @@ struct Ready {
 struct GroupStats {
     path: PathBuf,
     malformed: usize,
+    malformed_lines: Vec<usize>,
+    /// Its first line was printed, after the `--warn` lines that come first.
+    opened: bool,
     entries: usize,
     ok: usize,
     mismatched: usize,
@@ -80,6 +91,8 @@ pub struct Reporter {
     pub manifest_lines: usize,
     /// Whether anything calls for exit status 1.
     pub trouble: bool,
+    /// The first failed write to stdout; nothing more is written after it.
+    stdout_error: Option<std::io::Error>,
 }
 
 fn lossy(p: &Path) -> String {
@@ -100,7 +113,33 @@ impl Reporter {
             manifest: Vec::new(),
             manifest_lines: 0,
             trouble: false,
+            stdout_error: None,
         }
+    }
+
+    /// Writes to stdout unless an earlier write failed; a failure is kept for
+    /// [`Reporter::stdout_error`].
+    fn out(&mut self, bytes: &[u8]) {
+        if self.stdout_error.is_some() || bytes.is_empty() {
+            return;
+        }
+        if let Err(e) = std::io::stdout().lock().write_all(bytes) {
+            self.stdout_error = Some(e);
+        }
+    }
+
+    /// Flushes stdout, keeping a failure as [`Reporter::out`] does.
+    fn flush_stdout(&mut self) {
+        if self.stdout_error.is_none()
+            && let Err(e) = std::io::stdout().lock().flush()
+        {
+            self.stdout_error = Some(e);
+        }
+    }
+
+    /// The first write to stdout that failed, if any: the results could not be delivered.
+    pub fn stdout_error(&self) -> Option<&std::io::Error> {
+        self.stdout_error.as_ref()
     }
 
     /// Handles one event.
@@ -119,6 +158,7 @@ impl Reporter {
                 path,
                 entries,
                 malformed,
+                malformed_lines,
             } => {
                 self.groups.insert(
                     group,
@@ -126,6 +166,7 @@ impl Reporter {
                         path,
                         entries,
                         malformed,
+                        malformed_lines,
                         ..Default::default()
                     },
                 );
@@ -134,8 +175,10 @@ impl Reporter {
             Event::Failed { id, error } => self.failed(id, &error),
             Event::Cancelled { id, reason } => {
                 let path = self.take_path(id);
-                let msg = format!("ripcord: {}: {reason}", path.0.display());
-                self.ready(id, path.1, Vec::new(), Some(msg), Check::None);
+                // Once no one reads the results, the files stopped for it are not news.
+                let msg = (reason != crate::cancel::Reason::OutputClosed)
+                    .then(|| format!("ripcord: {}: {reason}", path.0.display()));
+                self.ready(id, path.1, Vec::new(), msg, Check::None);
             }
             Event::Skipped { id, path, note } => {
                 let msg = (!self.quiet).then(|| format!("ripcord: {}: {note}", path.display()));
@@ -178,20 +221,22 @@ impl Reporter {
         let mut out = Vec::new();
         let mut check = Check::None;
         let mut for_manifest = false;
+        let mut note = None;
         match (&self.kind, outcome) {
             (
                 Kind::Hash {
                     algo,
                     style,
+                    layout,
                     to_manifest,
                 },
                 Outcome::Digest(hex),
             ) => {
-                out = format_line(&path, *algo, &hex, *style);
+                out = format_line_as(&path, *algo, &hex, *style, *layout);
                 // Buffered like stdout lines either way, so the manifest is in input order too.
                 for_manifest = *to_manifest;
             }
-            (Kind::Verify { .. }, Outcome::Verified { ok }) => {
+            (Kind::Verify { .. }, Outcome::Verified { ok, algo }) => {
                 out = display_name(&path);
                 if ok {
                     out.extend_from_slice(b": OK\n");
@@ -199,11 +244,17 @@ impl Reporter {
                 } else {
                     out.extend_from_slice(b": FAILED\n");
                     check = Check::Mismatch;
+                    if algo.is_none() {
+                        note = Some(format!(
+                            "ripcord: {}: matches neither as sha256 nor as blake3 (the manifest does not say which it uses)",
+                            path.display()
+                        ));
+                    }
                 }
             }
             _ => {}
         }
-        self.ready(id, group, out, None, check);
+        self.ready(id, group, out, note, check);
         if let Some(r) = self.ready.get_mut(&id) {
             r.to_manifest = for_manifest;
         }
@@ -213,6 +264,15 @@ impl Reporter {
         let (path, group) = self.take_path(id);
         let mut out = Vec::new();
         let mut msg = Some(format!("ripcord: {error}"));
+        // Where the output claims to be coreutils', so do the errors: the name and the
+        // system's message, nothing more (`nope: No such file or directory`).
+        if let (Kind::Hash { .. }, Error::Io { source, .. }) = (&self.kind, error) {
+            msg = Some(format!(
+                "ripcord: {}: {}",
+                error.path().display(),
+                crate::error::describe_io(source)
+            ));
+        }
         let mut check = Check::None;
         let is_entry = group.is_some_and(|g| self.groups.contains_key(&g));
         if let Kind::Verify { ignore_missing, .. } = self.kind
@@ -243,24 +303,24 @@ impl Reporter {
     }
 
     fn flush_ready(&mut self) {
-        let stdout = std::io::stdout();
-        let mut so = stdout.lock();
         while let Some(r) = self.ready.remove(&self.next) {
             self.next += 1;
             if let Some(g) = r.group {
                 self.flush_groups_before(g);
+                self.open_group(g);
             }
             if r.to_manifest {
                 self.manifest.extend_from_slice(&r.stdout);
                 self.manifest_lines += 1;
             } else if !self.json {
                 if let Some(msg) = &r.stderr {
-                    let _ = so.flush();
-                    eprintln!("{msg}");
+                    self.flush_stdout();
+                    say!("{msg}");
                 }
                 let quiet_ok = self.quiet && r.check == Check::Ok;
-                if !r.stdout.is_empty() && !quiet_ok {
-                    let _ = so.write_all(&r.stdout);
+                let status_only = matches!(self.kind, Kind::Verify { status: true, .. });
+                if !quiet_ok && !status_only {
+                    self.out(&r.stdout);
                 }
             }
             if let Some(stats) = r.group.and_then(|g| self.groups.get_mut(&g)) {
@@ -273,13 +333,48 @@ impl Reporter {
                 }
             }
         }
-        let _ = so.flush();
+        self.flush_stdout();
+    }
+
+    /// Before a manifest's first result: `--warn`'s word on each improperly formatted line,
+    /// as `sha256sum -c -w` says it while reading.
+    fn open_group(&mut self, group: usize) {
+        let Kind::Verify {
+            warn: true,
+            status: false,
+            algo,
+            ..
+        } = self.kind
+        else {
+            return;
+        };
+        let Some(s) = self.groups.get_mut(&group) else {
+            return;
+        };
+        if std::mem::replace(&mut s.opened, true) || self.json {
+            return;
+        }
+        let name = String::from_utf8_lossy(s.path.as_os_str().as_bytes()).into_owned();
+        // coreutils' words, with the algorithm when the flag or the name says it.
+        let algo = algo.or_else(|| {
+            s.path
+                .file_name()
+                .and_then(|n| Algo::from_manifest_name(&n.to_string_lossy()))
+        });
+        let what = algo.map_or_else(
+            || "checksum".to_string(),
+            |a| format!("{} checksum", a.tag()),
+        );
+        for n in &s.malformed_lines {
+            say!("ripcord: {name}: {n}: improperly formatted {what} line");
+        }
     }
 
     /// Prints the closing warnings of every verified manifest before `group`.
     fn flush_groups_before(&mut self, group: usize) {
         let done: Vec<usize> = self.groups.range(..group).map(|(g, _)| *g).collect();
         for g in done {
+            self.open_group(g);
             if let Some(stats) = self.groups.remove(&g) {
                 self.group_warnings(&stats);
             }
@@ -290,6 +385,8 @@ impl Reporter {
         let Kind::Verify {
             strict,
             ignore_missing,
+            status,
+            ..
         } = self.kind
         else {
             return;
@@ -339,9 +436,11 @@ impl Reporter {
                 self.trouble = true;
             }
         }
-        if !self.json {
+        // --status keeps the exit status and drops the words (errors opening files were
+        // said already, as coreutils says them).
+        if !self.json && !status {
             for l in lines {
-                eprintln!("{l}");
+                say!("{l}");
             }
         }
     }
@@ -358,7 +457,7 @@ impl Reporter {
     }
 
     /// Prints a JSON progress event.
-    pub fn json_progress(&self, p: &Progress) {
+    pub fn json_progress(&mut self, p: &Progress) {
         let v = json!({
             "event": "progress",
             "bytes_done": p.bytes_done,
@@ -366,14 +465,15 @@ impl Reporter {
             "files_total": p.files_total,
             "files_finished": p.files_finished,
         });
-        json_line(&v);
+        self.json_line(&v);
     }
 
     /// Prints the closing JSON event.
-    pub fn json_finished(&self, s: &Summary, exit_code: i32) {
+    pub fn json_finished(&mut self, s: &Summary, exit_code: i32) {
         let v = json!({
             "event": "finished",
             "done": s.done,
+            "mismatched": s.mismatched,
             "failed": s.failed,
             "cancelled": s.cancelled,
             "skipped": s.skipped,
@@ -383,10 +483,10 @@ impl Reporter {
             "stop_latency_ms": s.stop_latency.map(|d| d.as_secs_f64() * 1000.0),
             "exit_code": exit_code,
         });
-        json_line(&v);
+        self.json_line(&v);
     }
 
-    fn json_event(&self, ev: &Event) {
+    fn json_event(&mut self, ev: &Event) {
         let path_of = |id: &FileId| self.queued.get(id).map(|(p, _)| lossy(p));
         let v = match ev {
             Event::Queued {
@@ -402,6 +502,7 @@ impl Reporter {
                 path,
                 entries,
                 malformed,
+                ..
             } => json!({
                 "event": "manifest", "group": group, "path": lossy(path),
                 "entries": entries, "malformed": malformed
@@ -411,8 +512,12 @@ impl Reporter {
                 let mut v = json!({"event": "done", "id": id, "path": path_of(id)});
                 match outcome {
                     Outcome::Digest(hex) => v["digest"] = json!(hex),
-                    Outcome::Verified { ok } => v["ok"] = json!(ok),
+                    Outcome::Verified { ok, algo } => {
+                        v["ok"] = json!(ok);
+                        v["algorithm"] = json!(algo.map(|a| a.name()));
+                    }
                     Outcome::Written(p) => v["output"] = json!(lossy(p)),
+                    Outcome::Streamed => {}
                     Outcome::Copied(c) => {
                         v["output"] = json!(lossy(&c.dest));
                         v["verified"] = json!(c.verified);
@@ -434,14 +539,17 @@ impl Reporter {
             }
             Event::Finished(_) => return,
         };
-        json_line(&v);
+        self.json_line(&v);
     }
 }
 
-/// Writes one JSON object and its newline in a single `write`, so that an immediate exit
-/// (a second Ctrl-C, on another thread) can never leave half a line for a reader.
-fn json_line(v: &serde_json::Value) {
-    let mut line = v.to_string();
-    line.push('\n');
-    let _ = std::io::stdout().lock().write_all(line.as_bytes());
+impl Reporter {
+    /// Writes one JSON object and its newline in a single `write`, so that an immediate exit
+    /// (a second Ctrl-C, on another thread) can never leave half a line for a reader.
+    fn json_line(&mut self, v: &serde_json::Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        self.out(line.as_bytes());
+        self.flush_stdout();
+    }
 }

@@ -51,18 +51,35 @@ pub enum Operation {
         /// Resolve relative names against the manifest's folder instead of the current one
         /// (`sha256sum -c` uses the current folder).
         relative_to_manifest: bool,
+        /// Manifest lines end with NUL instead of newline (`hash -z`).
+        nul_lines: bool,
     },
     /// zstd-compress each file to `NAME.zst`.
     Compress {
-        /// zstd level, 1 to 19.
+        /// zstd level, 1 to 22.
         level: i32,
         /// Where outputs go (mirroring folder structure); beside the source if `None`.
         out_dir: Option<PathBuf>,
+        /// zstd threads for each file; `None`: chosen by how busy the job is, `Some(0)`:
+        /// one per core.
+        threads: Option<u32>,
+        /// Long-distance matching with a window of 2^N bytes.
+        long: Option<u32>,
+        /// Where the output goes, if not to the usual name.
+        to: Destination,
+        /// Remove each source once its output is complete and synced.
+        remove_source: bool,
     },
     /// Decompress each `NAME.zst` to `NAME`.
     Decompress {
         /// Where outputs go; beside the source if `None`.
         out_dir: Option<PathBuf>,
+        /// Allow frames with a window up to 2^N bytes (written with `--long`).
+        long: Option<u32>,
+        /// Where the output goes, if not to the usual name.
+        to: Destination,
+        /// Remove each source once its output is complete and synced.
+        remove_source: bool,
     },
     /// Copy files (and folders, recursively) into a folder.
     Copy {
@@ -73,7 +90,45 @@ pub enum Operation {
     },
 }
 
+/// Where a compress or decompress output goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Destination {
+    /// `NAME.zst` / `NAME` beside the source, or under the output folder.
+    #[default]
+    Usual,
+    /// This file (one input only).
+    File(PathBuf),
+    /// Standard output, one file after the other (`-c`).
+    Stdout,
+    /// Nowhere: the data is only checked (`decompress --test`).
+    Nowhere,
+}
+
 impl Operation {
+    /// Compression at `level` into `out_dir` (beside the sources if `None`), with every
+    /// other choice as the zstd command line makes it by default.
+    pub fn compress(level: i32, out_dir: Option<PathBuf>) -> Self {
+        Operation::Compress {
+            level,
+            out_dir,
+            threads: None,
+            long: None,
+            to: Destination::Usual,
+            remove_source: false,
+        }
+    }
+
+    /// Decompression into `out_dir` (beside the sources if `None`), with every other choice
+    /// as the zstd command line makes it by default.
+    pub fn decompress(out_dir: Option<PathBuf>) -> Self {
+        Operation::Decompress {
+            out_dir,
+            long: None,
+            to: Destination::Usual,
+            remove_source: false,
+        }
+    }
+
     /// Short name, as on the command line.
     pub fn name(&self) -> &'static str {
         match self {
@@ -134,9 +189,14 @@ pub enum Outcome {
     Verified {
         /// `true` if it matched.
         ok: bool,
+        /// The algorithm checked; `None` when the manifest left SHA-256 or BLAKE3 open and
+        /// the file matched neither.
+        algo: Option<Algo>,
     },
     /// An output file was written (compress, decompress).
     Written(PathBuf),
+    /// The output went to standard output, or was only checked (`decompress --test`).
+    Streamed,
     /// A copy was made.
     Copied(Copied),
 }
@@ -166,6 +226,8 @@ pub enum Event {
         entries: usize,
         /// How many lines were not checksum lines.
         malformed: usize,
+        /// The numbers (from 1) of the first of those lines, for `verify --warn`.
+        malformed_lines: Vec<usize>,
     },
     /// A worker began the file.
     Started {
@@ -216,8 +278,10 @@ pub enum Event {
 /// Counts and timings of a finished job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Files that finished.
+    /// Files that finished (for verify: checked, whether they matched or not).
     pub done: usize,
+    /// Of those, verified files whose checksum did not match.
+    pub mismatched: usize,
     /// Files that failed.
     pub failed: usize,
     /// Files cancelled or skipped by the person.
@@ -237,8 +301,10 @@ pub struct Summary {
 /// A worker that is still busy, as reported by [`Job::join_timeout`] and [`Job::busy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Busy {
-    /// Worker number, from 0.
+    /// Worker number, from 0; for the walker, the number of workers.
     pub worker: usize,
+    /// This is the walker, listing folders or reading a manifest (`path`), not a worker.
+    pub listing: bool,
     /// The file it is on.
     pub id: FileId,
     /// Its path.
@@ -278,6 +344,7 @@ pub(crate) struct Slot {
 #[derive(Default)]
 pub(crate) struct Counts {
     done: AtomicUsize,
+    mismatched: AtomicUsize,
     failed: AtomicUsize,
     cancelled: AtomicUsize,
     skipped: AtomicUsize,
@@ -299,6 +366,9 @@ pub(crate) struct Shared {
     total_files: AtomicUsize,
     walk_done: AtomicBool,
     slots: Vec<Slot>,
+    /// What the walker is listing (an input, a folder, a manifest) and since when; `None`
+    /// once it is done, so a close can count it among the threads it waits for.
+    walking: Mutex<Option<(PathBuf, Instant)>>,
     file_tokens: Mutex<HashMap<FileId, CancelToken>>,
     skip_requests: Mutex<HashSet<FileId>>,
     counts: Counts,
@@ -333,6 +403,14 @@ impl Shared {
 
     /// Records a final state and emits its event.
     fn finish_file(&self, ev: Event) {
+        if let Event::Done {
+            outcome: Outcome::Verified { ok: false, .. },
+            ..
+        } = &ev
+        {
+            // Relaxed: a statistic, as below.
+            self.counts.mismatched.fetch_add(1, Ordering::Relaxed);
+        }
         let counter = match &ev {
             Event::Done { .. } => &self.counts.done,
             Event::Failed { .. } => &self.counts.failed,
@@ -353,6 +431,8 @@ impl Shared {
         let mut alive = lock(&self.alive);
         *alive -= 1;
         if *alive == 0 {
+            // The job is over: its time limit must not cancel it after the fact.
+            self.token.clear_deadline();
             let now = Instant::now();
             let stop_latency = self
                 .token
@@ -362,6 +442,7 @@ impl Shared {
             // through the `alive` mutex, which orders their writes before these reads.
             let summary = Summary {
                 done: self.counts.done.load(Ordering::Relaxed),
+                mismatched: self.counts.mismatched.load(Ordering::Relaxed),
                 failed: self.counts.failed.load(Ordering::Relaxed),
                 cancelled: self.counts.cancelled.load(Ordering::Relaxed),
                 skipped: self.counts.skipped.load(Ordering::Relaxed),
@@ -383,11 +464,19 @@ impl Shared {
             .filter_map(|(worker, slot)| {
                 lock(&slot.busy).as_ref().map(|(id, path, since)| Busy {
                     worker,
+                    listing: false,
                     id: *id,
                     path: path.clone(),
                     elapsed: now - *since,
                 })
             })
+            .chain(lock(&self.walking).as_ref().map(|(path, since)| Busy {
+                worker: self.slots.len(),
+                listing: true,
+                id: FileId::MAX,
+                path: path.clone(),
+                elapsed: now - *since,
+            }))
             .collect()
     }
 }
@@ -440,6 +529,7 @@ impl Job {
                     current: AtomicUsize::new(0),
                 })
                 .collect(),
+            walking: Mutex::new(None),
             file_tokens: Mutex::new(HashMap::new()),
             skip_requests: Mutex::new(HashSet::new()),
             counts: Counts::default(),
@@ -548,8 +638,11 @@ impl Job {
     /// Lets the wake-up callback fire again. A front end calls this when it starts draining
     /// events, so it is woken at most once per frame.
     pub fn rearm_wake(&self) {
-        // Release: pairs with the AcqRel swap in `Shared::wake`.
-        self.shared.wake_armed.store(true, Ordering::Release);
+        // A swap, not a store: AcqRel with the AcqRel swap in `Shared::wake`, so reading an
+        // emitter's disarm makes its send visible to the drain that follows. A plain store
+        // may lose a wake under the language's memory model (the loom model
+        // `loom_wake_rearm_by_store_can_lose_an_event` finds the interleaving).
+        self.shared.wake_armed.swap(true, Ordering::AcqRel);
     }
 
     /// Progress right now.
@@ -618,6 +711,33 @@ impl Job {
     /// they run: the output contract leaves no partial file under a final name.
     pub fn detach(mut self) {
         self.threads.clear();
+    }
+}
+
+/// The message a panic was raised with, for the `Failed` event that replaces it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Panics at `site` ("walker", "worker") for the file named in `RIPCORD_PANIC_FOR_TESTING`
+/// (`worker:NAME`), so the tests can prove that a panic on any thread becomes a failed file
+/// and the job goes on. Costs one environment lookup per file only when the variable is set
+/// at start-up.
+pub(crate) fn panic_for_testing(site: &str, path: &std::path::Path) {
+    static HOOK: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let hook = HOOK.get_or_init(|| std::env::var("RIPCORD_PANIC_FOR_TESTING").ok());
+    if let Some(spec) = hook
+        && let Some((at, name)) = spec.split_once(':')
+        && at == site
+        && path.file_name().is_some_and(|n| n == name)
+    {
+        panic!("test panic at the {site} for {name}");
     }
 }
 

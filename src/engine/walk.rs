@@ -1,32 +1,51 @@
 //! Expanding a job's inputs into files, on the job's walker thread (never the caller's).
 //!
 //! Folders are walked depth-first in name order, so results come in a stable order. Links
-//! found inside folders are not followed unless asked; fifos, sockets and devices are
-//! skipped with a note. Every entry that gets an id gets exactly one final event, here or
-//! from a worker.
+//! found inside folders are not followed unless asked; fifos, sockets and devices met in a
+//! folder are skipped with a note, while one named on the command line is read, as
+//! coreutils reads it (`-` is standard input). Every entry that gets an id gets exactly one
+//! final event, here or from a worker.
+//!
+//! The walker also names each output before any work starts, so two inputs of one job that
+//! would write the same file are caught here, in input order: the second fails, naming both.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{Event, FileId, Operation, Shared};
 use crate::error::Error;
-use crate::ops::hash::Algo;
-use crate::ops::verify::read_manifest;
+use crate::ops::Stop;
+use crate::ops::stream::{is_stdin, is_stream};
+use crate::ops::verify::{Expected, Guess, ReadManifest, read_manifest};
 
 /// One file for a worker.
 pub(crate) struct Task {
     pub id: FileId,
     /// Where to open it.
     pub path: PathBuf,
-    /// Its path below the input's parent folder, for outputs that mirror the input tree.
-    pub rel: PathBuf,
     /// For verify: the algorithm and expected digest.
-    pub check: Option<(Algo, String)>,
+    pub check: Option<Expected>,
+    /// Read as a stream (standard input, a fifo, a device), not as a regular file.
+    pub stream: bool,
+    /// The output file, for compress, decompress and copy.
+    pub dest: Option<PathBuf>,
+}
+
+/// A file found, before it has an id.
+struct Found {
+    open: PathBuf,
+    /// Its path below the input's parent folder, for outputs that mirror the input tree.
+    rel: PathBuf,
+    size: u64,
+    check: Option<Expected>,
+    stream: bool,
 }
 
 struct Walker<'a> {
@@ -42,6 +61,8 @@ struct Walker<'a> {
     visited: HashSet<(u64, u64)>,
     /// The output folder, never walked into (a copy into a subfolder of its source).
     avoid: Option<(u64, u64)>,
+    /// Outputs named so far, and the input that writes each.
+    outputs: HashMap<PathBuf, PathBuf>,
 }
 
 pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
@@ -50,7 +71,9 @@ pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
         Operation::Compress {
             out_dir: Some(d), ..
         }
-        | Operation::Decompress { out_dir: Some(d) } => dev_ino(d),
+        | Operation::Decompress {
+            out_dir: Some(d), ..
+        } => dev_ino(d),
         _ => None,
     };
     let mut w = Walker {
@@ -62,19 +85,34 @@ pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
         bytes: 0,
         visited: HashSet::new(),
         avoid,
+        outputs: HashMap::new(),
     };
     for (group, input) in sh.inputs.iter().enumerate() {
         if sh.token.is_cancelled() {
             break;
         }
-        match &sh.op {
-            Operation::Verify {
-                algo,
-                relative_to_manifest,
-            } => w.manifest(group, input, *algo, *relative_to_manifest),
-            _ => w.input(group, input),
+        w.listing(input);
+        // A panic while listing one input fails that input; the job goes on with the rest
+        // and still ends with `Finished`.
+        let listed = catch_unwind(AssertUnwindSafe(|| {
+            super::panic_for_testing("walker", input);
+            match &sh.op {
+                Operation::Verify { .. } => w.manifest(group, input),
+                _ => w.input(group, input),
+            }
+        }));
+        if let Err(payload) = listed {
+            let e = Error::invalid(
+                input,
+                format!(
+                    "internal error while listing: {}",
+                    super::panic_message(&*payload)
+                ),
+            );
+            w.fail(group, input, e);
         }
     }
+    *super::lock(&sh.walking) = None;
     // Release: a worker that loads `walk_done` after receiving the last task sees the totals.
     sh.walk_done.store(true, Ordering::Release);
     if let Some(t) = w.pending.take() {
@@ -99,6 +137,11 @@ fn dev_ino(p: &Path) -> Option<(u64, u64)> {
 }
 
 impl Walker<'_> {
+    /// Says what the walker is busy with, for [`super::Job::busy`].
+    fn listing(&self, path: &Path) {
+        *super::lock(&self.sh.walking) = Some((path.to_path_buf(), std::time::Instant::now()));
+    }
+
     fn new_id(&mut self) -> FileId {
         let id = self.next_id;
         self.next_id += 1;
@@ -136,16 +179,28 @@ impl Walker<'_> {
         let _ = self.tx.send(t);
     }
 
-    /// Announces a file shown as `shown` and queues it for a worker, who opens `open`.
-    fn queue(
-        &mut self,
-        group: usize,
-        shown: &Path,
-        open: PathBuf,
-        rel: PathBuf,
-        size: u64,
-        check: Option<(Algo, String)>,
-    ) {
+    /// Announces a file shown as `shown` and queues it for a worker. A file whose output
+    /// another input of this job already writes fails here instead.
+    fn queue(&mut self, group: usize, shown: &Path, found: Found) {
+        let dest = match super::worker::output_path(&self.sh.op, &found.open, &found.rel) {
+            Ok(d) => d,
+            Err(e) => return self.fail(group, shown, e),
+        };
+        if let Some(d) = &dest {
+            if let Some(first) = self.outputs.get(d) {
+                let e = Error::invalid(
+                    shown,
+                    format!(
+                        "not written: {} is already the output of {} in this job",
+                        d.display(),
+                        first.display()
+                    ),
+                );
+                return self.fail(group, shown, e);
+            }
+            self.outputs.insert(d.clone(), shown.to_path_buf());
+        }
+        let size = found.size;
         let id = self.announce(shown, size, group);
         self.files += 1;
         self.bytes += size;
@@ -154,13 +209,23 @@ impl Walker<'_> {
         self.sh.total_bytes.fetch_add(size, Ordering::Relaxed);
         let task = Task {
             id,
-            path: open,
-            rel,
-            check,
+            path: found.open,
+            check: found.check,
+            stream: found.stream,
+            dest,
         };
         if let Some(prev) = self.pending.replace(task) {
             self.send_now(prev);
         }
+    }
+
+    /// Whether the operation reads standard input, fifos and devices named explicitly:
+    /// only checksums do; writing a `.zst` or a copy of one is refused, loudly.
+    fn reads_streams(&self) -> bool {
+        matches!(
+            self.sh.op,
+            Operation::Hash { .. } | Operation::Verify { .. }
+        )
     }
 
     /// Whether the operation wants this file, or a note saying why not.
@@ -180,10 +245,22 @@ impl Walker<'_> {
     }
 
     fn input(&mut self, group: usize, input: &Path) {
+        if is_stdin(input) {
+            if self.reads_streams() {
+                self.queue(group, input, stream_found(input));
+            } else {
+                let e = Error::invalid(input, "standard input is read by hash and verify only");
+                self.fail(group, input, e);
+            }
+            return;
+        }
         // Links named as inputs are followed, as every file tool does.
         match fs::metadata(input) {
             Err(e) => self.fail(group, input, Error::io(input, "open", e)),
             Ok(m) if m.is_dir() => {
+                if let Err(e) = self.not_into_itself(input) {
+                    return self.fail(group, input, e);
+                }
                 let base = match input.file_name() {
                     Some(_) => input.parent().unwrap_or(Path::new("")).to_path_buf(),
                     None => input.to_path_buf(),
@@ -198,13 +275,48 @@ impl Walker<'_> {
                         Some(r) => r.to_path_buf(),
                         None => input.file_name().map(PathBuf::from).unwrap_or_default(),
                     };
-                    self.queue(group, input, input.to_path_buf(), rel, m.len(), None);
+                    let found = Found {
+                        open: input.to_path_buf(),
+                        rel,
+                        size: m.len(),
+                        check: None,
+                        stream: false,
+                    };
+                    self.queue(group, input, found);
                 }
                 // Named explicitly, so refusing it is an error, not a quiet skip.
                 Err(note) => self.fail(group, input, Error::invalid(input, note)),
             },
-            Ok(m) => self.skip(input, special_note(&m.file_type())),
+            // A fifo, a device or a pipe named explicitly is read, as coreutils reads it.
+            Ok(_) if self.reads_streams() => self.queue(group, input, stream_found(input)),
+            // Named explicitly, so refusing it is an error, not a quiet skip.
+            Ok(m) => {
+                let note = special_note(&m.file_type()).trim_end_matches(", skipped");
+                self.fail(group, input, Error::invalid(input, note));
+            }
         }
+    }
+
+    /// Refuses to copy a folder into itself (`copy src --to src/sub`), which would copy
+    /// the copy again on every run, one level deeper, as `cp` refuses it.
+    fn not_into_itself(&self, input: &Path) -> Result<(), Error> {
+        let Operation::Copy { to, .. } = &self.sh.op else {
+            return Ok(());
+        };
+        let (Ok(src), Ok(dest)) = (fs::canonicalize(input), fs::canonicalize(to)) else {
+            return Ok(());
+        };
+        if dest.starts_with(&src) {
+            return Err(Error::invalid(
+                input,
+                format!(
+                    "cannot copy a folder into itself: {} is inside {}",
+                    to.display(),
+                    input.display()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn dir(&mut self, group: usize, root: &Path, base: &Path) {
@@ -213,7 +325,8 @@ impl Walker<'_> {
             if self.sh.token.is_cancelled() {
                 return;
             }
-            let mut entries = match read_sorted(&dir) {
+            self.listing(&dir);
+            let mut entries = match read_sorted(&dir, &self.sh.token) {
                 Ok(e) => e,
                 Err(e) => {
                     self.fail(group, &dir, Error::io(&dir, "read folder", e));
@@ -264,8 +377,14 @@ impl Walker<'_> {
                 } else if meta.is_file() {
                     match self.wanted(&path) {
                         Ok(()) => {
-                            let rel = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
-                            self.queue(group, &path, path.clone(), rel, meta.len(), None);
+                            let found = Found {
+                                open: path.clone(),
+                                rel: path.strip_prefix(base).unwrap_or(&path).to_path_buf(),
+                                size: meta.len(),
+                                check: None,
+                                stream: false,
+                            };
+                            self.queue(group, &path, found);
                         }
                         Err(note) => self.skip(&path, note),
                     }
@@ -278,49 +397,85 @@ impl Walker<'_> {
         }
     }
 
-    fn manifest(
-        &mut self,
-        group: usize,
-        path: &Path,
-        algo: Option<Algo>,
-        relative_to_manifest: bool,
-    ) {
-        let m = match read_manifest(path, algo) {
+    fn manifest(&mut self, group: usize, path: &Path) {
+        let Operation::Verify {
+            algo,
+            relative_to_manifest,
+            nul_lines,
+        } = self.sh.op
+        else {
+            return;
+        };
+        let stream = fs::metadata(path).is_ok_and(|m| is_stream(&m));
+        let how = ReadManifest {
+            algo,
+            stream,
+            nul_lines,
+        };
+        let m = match read_manifest(path, how, &self.sh.token) {
             Ok(m) => m,
-            Err(e) => return self.fail(group, path, e),
+            Err(Stop::Failed(e)) => return self.fail(group, path, e),
+            // Nothing of this manifest was queued; the job's end accounts for the rest.
+            Err(Stop::Cancelled(_)) => return,
         };
         self.sh.emit(Event::Manifest {
             group,
             path: path.to_path_buf(),
             entries: m.entries.len(),
             malformed: m.malformed,
+            malformed_lines: m.malformed_lines,
         });
         let dir = path.parent().unwrap_or(Path::new(""));
+        // One guess per manifest, for its lines whose length fits SHA-256 and BLAKE3 alike.
+        let guess = Arc::new(Guess::default());
         for e in m.entries {
             if self.sh.token.is_cancelled() {
                 return;
             }
-            let resolved = if relative_to_manifest && e.path.is_relative() {
+            let resolved = if relative_to_manifest && e.path.is_relative() && !is_stdin(&e.path) {
                 dir.join(&e.path)
             } else {
                 e.path.clone()
             };
-            let size = fs::metadata(&resolved).map_or(0, |m| m.len());
-            self.queue(
-                group,
-                &e.path,
-                resolved,
-                e.path.clone(),
-                size,
-                Some((e.algo, e.hex)),
-            );
+            let meta = fs::metadata(&resolved).ok();
+            let found = Found {
+                rel: e.path.clone(),
+                size: meta.as_ref().map_or(0, |m| m.len()),
+                stream: is_stdin(&resolved) || meta.as_ref().is_some_and(is_stream),
+                open: resolved,
+                check: Some(Expected {
+                    algo: e.algo,
+                    hex: e.hex,
+                    guess: e.ambiguous.then(|| Arc::clone(&guess)),
+                }),
+            };
+            self.queue(group, &e.path, found);
         }
     }
 }
 
-fn read_sorted(dir: &Path) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
+/// What the walker knows of a stream input: nothing of its size.
+fn stream_found(input: &Path) -> Found {
+    Found {
+        open: input.to_path_buf(),
+        rel: input.file_name().map(PathBuf::from).unwrap_or_default(),
+        size: 0,
+        check: None,
+        stream: true,
+    }
+}
+
+/// A folder's entries in name order. Stops early (with what it has) on a cancel, checked
+/// per entry, so a folder of a million names does not hold a cancel up.
+fn read_sorted(
+    dir: &Path,
+    token: &crate::cancel::CancelToken,
+) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
     let mut v = Vec::new();
     for entry in fs::read_dir(dir)? {
+        if token.is_cancelled() {
+            break;
+        }
         let entry = entry?;
         v.push((entry.path(), entry.file_type()?));
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, select};
 
 use super::walk::Task;
-use super::{Event, Operation, Outcome, Shared, lock};
+use super::{Destination, Event, Operation, Outcome, Shared, lock};
 use crate::error::Error;
 use crate::ops::{self, Ctx, Stop};
 
@@ -69,7 +69,10 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
         throttle: &sh.throttle,
         on_progress: &wake,
     };
-    let result = catch_unwind(AssertUnwindSafe(|| execute(sh, rx, &task, &ctx)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        super::panic_for_testing("worker", &task.path);
+        execute(sh, rx, &task, &ctx)
+    }));
     lock(&sh.file_tokens).remove(&id);
     *lock(&slot.busy) = None;
     // Relaxed: as above, a display statistic.
@@ -78,9 +81,15 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
         Ok(Ok(outcome)) => Event::Done { id, outcome },
         Ok(Err(Stop::Cancelled(reason))) => Event::Cancelled { id, reason },
         Ok(Err(Stop::Failed(error))) => Event::Failed { id, error },
-        Err(_) => Event::Failed {
+        Err(payload) => Event::Failed {
             id,
-            error: Error::invalid(&task.path, "internal error while processing this file"),
+            error: Error::invalid(
+                &task.path,
+                format!(
+                    "internal error while processing this file: {}",
+                    super::panic_message(&*payload)
+                ),
+            ),
         },
     };
     sh.finish_file(event);
@@ -89,45 +98,162 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
 fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<Outcome, Stop> {
     // The first check also waits here if the job was paused while this file was queued.
     ctx.token.check()?;
+    let src = &task.path;
+    let dest = || {
+        task.dest
+            .as_deref()
+            .ok_or_else(|| Error::invalid(src, "no output named for this file"))
+    };
     match &sh.op {
         Operation::Hash { algo } => {
-            ops::hash::hash_file(&task.path, *algo, ctx).map(Outcome::Digest)
+            ops::hash::hash_file(src, *algo, task.stream, ctx).map(Outcome::Digest)
         }
         Operation::Verify { .. } => {
-            let Some((algo, hex)) = &task.check else {
-                return Err(Error::invalid(&task.path, "no checksum to verify against").into());
+            let Some(want) = &task.check else {
+                return Err(Error::invalid(src, "no checksum to verify against").into());
             };
-            ops::verify::verify_file(&task.path, *algo, hex, ctx).map(|ok| Outcome::Verified { ok })
+            let v = ops::verify::verify_file(src, want, task.stream, ctx)?;
+            Ok(Outcome::Verified {
+                ok: v.ok,
+                algo: v.algo,
+            })
         }
-        Operation::Compress { level, out_dir } => {
-            let dest =
-                ops::zstd::compressed_name(&target(&task.path, &task.rel, out_dir.as_deref()));
-            ensure_parent(&dest)?;
-            let threads = zstd_threads(sh, rx);
-            ops::zstd::compress(&task.path, &dest, *level, threads, sh.overwrite, ctx)
-                .map(Outcome::Written)
+        Operation::Compress {
+            level,
+            threads,
+            long,
+            to,
+            remove_source,
+            ..
+        } => {
+            let to = zstd_to(task, to)?;
+            let opts = ops::zstd::CompressOptions {
+                level: *level,
+                threads: match threads {
+                    Some(0) => u32::try_from(sh.cores).unwrap_or(1),
+                    Some(n) => *n,
+                    None => zstd_threads(sh, rx),
+                },
+                long: *long,
+            };
+            let out = ops::zstd::compress(src, to, opts, sh.overwrite, ctx)
+                .map_err(|e| for_input_stop(e, src))?;
+            finish_output(src, out, *remove_source)
         }
-        Operation::Decompress { out_dir } => {
-            let dest =
-                ops::zstd::decompressed_name(&target(&task.path, &task.rel, out_dir.as_deref()))?;
-            ensure_parent(&dest)?;
-            ops::zstd::decompress(&task.path, &dest, sh.overwrite, ctx).map(Outcome::Written)
+        Operation::Decompress {
+            long,
+            to,
+            remove_source,
+            ..
+        } => {
+            let to = zstd_to(task, to)?;
+            let out = ops::zstd::decompress(src, to, *long, sh.overwrite, ctx)
+                .map_err(|e| for_input_stop(e, src))?;
+            finish_output(src, out, *remove_source)
         }
-        Operation::Copy { to, verify } => {
-            let dest = to.join(&task.rel);
-            ensure_parent(&dest)?;
-            ops::copy::copy(&task.path, &dest, sh.overwrite, *verify, ctx).map(Outcome::Copied)
+        Operation::Copy { verify, .. } => {
+            let dest = dest()?;
+            ensure_parent(dest).map_err(|e| for_input(e, src))?;
+            ops::copy::copy(src, dest, sh.overwrite, *verify, ctx)
+                .map(Outcome::Copied)
+                .map_err(|e| for_input_stop(e, src))
         }
     }
 }
 
-/// Where an output goes before its suffix changes: under `out_dir` mirroring the input tree,
-/// or beside the source.
-fn target(src: &Path, rel: &Path, out_dir: Option<&Path>) -> PathBuf {
-    match out_dir {
+/// Where a compress or decompress output of `task` goes, its folder made if needed.
+fn zstd_to<'a>(task: &'a Task, to: &Destination) -> Result<ops::zstd::To<'a>, Stop> {
+    Ok(match (to, task.dest.as_deref()) {
+        (Destination::Stdout, _) => ops::zstd::To::Stdout,
+        (Destination::Nowhere, _) => ops::zstd::To::Nowhere,
+        (_, Some(dest)) => {
+            ensure_parent(dest).map_err(|e| for_input(e, &task.path))?;
+            ops::zstd::To::File(dest)
+        }
+        (_, None) => {
+            return Err(Error::invalid(&task.path, "no output named for this file").into());
+        }
+    })
+}
+
+/// The outcome of a compress or decompress; with `remove_source`, the source goes once its
+/// output is complete and synced under its final name (never after a stream or a test).
+fn finish_output(src: &Path, out: Option<PathBuf>, remove_source: bool) -> Result<Outcome, Stop> {
+    let Some(out) = out else {
+        return Ok(Outcome::Streamed);
+    };
+    if remove_source {
+        fs::remove_file(src).map_err(|e| {
+            Error::invalid(
+                src,
+                format!(
+                    "{} was written, but the source cannot be removed: {}",
+                    out.display(),
+                    crate::error::describe_io(&e)
+                ),
+            )
+        })?;
+    }
+    Ok(Outcome::Written(out))
+}
+
+/// An error about an output (it cannot be created, its folder is read-only) is reported
+/// against the input that was being processed, naming the output too, so a person and a
+/// `--json` reader learn which file failed. An existing output is reported as it is: it
+/// names the file the person must decide about.
+fn for_input(e: Error, input: &Path) -> Error {
+    if e.path() == input || matches!(e, Error::Exists { .. }) {
+        return e;
+    }
+    Error::Output {
+        path: input.to_path_buf(),
+        cause: Box::new(e),
+    }
+}
+
+fn for_input_stop(s: Stop, input: &Path) -> Stop {
+    match s {
+        Stop::Failed(e) => Stop::Failed(for_input(e, input)),
+        other => other,
+    }
+}
+
+/// The output of `src` (`rel`: its path below its input's parent folder) for operations
+/// that write one: `NAME.zst` or `NAME` beside the source or under the output folder
+/// mirroring the input tree, or `rel` under a copy's destination.
+pub(super) fn output_path(
+    op: &Operation,
+    src: &Path,
+    rel: &Path,
+) -> Result<Option<PathBuf>, Error> {
+    let target = |out_dir: &Option<PathBuf>| match out_dir {
         Some(d) => d.join(rel),
         None => src.to_path_buf(),
-    }
+    };
+    Ok(match op {
+        Operation::Hash { .. } | Operation::Verify { .. } => None,
+        Operation::Compress {
+            to: Destination::File(f),
+            ..
+        }
+        | Operation::Decompress {
+            to: Destination::File(f),
+            ..
+        } => Some(f.clone()),
+        Operation::Compress {
+            to: Destination::Stdout | Destination::Nowhere,
+            ..
+        }
+        | Operation::Decompress {
+            to: Destination::Stdout | Destination::Nowhere,
+            ..
+        } => None,
+        Operation::Compress { out_dir, .. } => Some(ops::zstd::compressed_name(&target(out_dir))),
+        Operation::Decompress { out_dir, .. } => {
+            Some(ops::zstd::decompressed_name(&target(out_dir))?)
+        }
+        Operation::Copy { to, .. } => Some(to.join(rel)),
+    })
 }
 
 fn ensure_parent(dest: &Path) -> Result<(), Error> {

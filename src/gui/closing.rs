@@ -25,9 +25,13 @@ pub fn show(ctx: &Context, waited: Duration, busy: &[Busy], actions: &mut Vec<Ac
             ui.separator();
             ui.label("Still busy (a read the system does not interrupt):");
             for b in busy {
+                let who = if b.listing {
+                    "listing".to_string()
+                } else {
+                    format!("worker {}", b.worker + 1)
+                };
                 ui.monospace(format!(
-                    "worker {}: {} ({})",
-                    b.worker + 1,
+                    "{who}: {} ({})",
                     b.path.display(),
                     human_duration(b.elapsed)
                 ));
@@ -48,6 +52,7 @@ mod tests {
     fn busy() -> Vec<Busy> {
         vec![Busy {
             worker: 0,
+            listing: false,
             id: 3,
             path: "/mnt/slow/disk.img".into(),
             elapsed: Duration::from_secs(7),

@@ -16,6 +16,7 @@ mod status;
 mod table;
 mod toolbar;
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 pub use app::RipcordApp;
@@ -96,7 +97,8 @@ pub fn run(args: GuiArgs) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("ripcord: cannot open the window: {e}");
+            // A failed write to stderr has nowhere else to go; it must not panic.
+            let _ = writeln!(std::io::stderr(), "ripcord: cannot open the window: {e}");
             1
         }
     }

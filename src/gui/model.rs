@@ -113,14 +113,12 @@ impl Settings {
             OpChoice::Verify => Operation::Verify {
                 algo: None,
                 relative_to_manifest: true,
+                nul_lines: false,
             },
-            OpChoice::Compress => Operation::Compress {
-                level: self.level.clamp(1, 19),
-                out_dir: self.out_dir.clone(),
-            },
-            OpChoice::Decompress => Operation::Decompress {
-                out_dir: self.out_dir.clone(),
-            },
+            OpChoice::Compress => {
+                Operation::compress(self.level.clamp(1, 19), self.out_dir.clone())
+            }
+            OpChoice::Decompress => Operation::decompress(self.out_dir.clone()),
             OpChoice::Copy => Operation::Copy {
                 to: self
                     .copy_to
@@ -199,8 +197,14 @@ impl FileState {
 pub enum RowResult {
     /// A checksum (click to copy).
     Digest(String),
-    /// Verification result.
-    Verified(bool),
+    /// Verification result, and the algorithm it was checked with (`None`: the manifest
+    /// left SHA-256 or BLAKE3 open and neither matched).
+    Verified {
+        /// Whether the checksum matched.
+        ok: bool,
+        /// The algorithm used.
+        algo: Option<crate::ops::hash::Algo>,
+    },
     /// An output file.
     Output(PathBuf),
 }

@@ -155,11 +155,17 @@ fn row_ui(
                     actions.push(Action::CopyText(hex.clone()));
                 }
             }
-            (_, Some(RowResult::Verified(ok))) => {
-                let (text, good) = if *ok {
-                    ("OK", true)
-                } else {
-                    ("FAILED: checksum differs", false)
+            (_, Some(RowResult::Verified { ok, algo })) => {
+                // Which algorithm checked it: a manifest of bare 64-digit lines may be
+                // SHA-256 or BLAKE3, and the first file decided.
+                let (text, good) = match (ok, algo) {
+                    (true, Some(a)) => (format!("OK ({a})"), true),
+                    (true, None) => ("OK".to_string(), true),
+                    (false, Some(a)) => (format!("FAILED: checksum differs ({a})"), false),
+                    (false, None) => (
+                        "FAILED: matches neither as sha256 nor as blake3".to_string(),
+                        false,
+                    ),
                 };
                 let color = if good {
                     state_color(ui, &FileState::Done)

@@ -82,16 +82,20 @@ impl Blake3Tree {
         let Some((last, whole)) = pieces.split_last() else {
             return Ok(());
         };
-        if self.cur_len == self.unit {
-            self.push_cur();
-        }
         let unit = usize::try_from(self.unit).unwrap_or(usize::MAX);
-        if self.cur_len != 0 || whole.iter().any(|p| p.len() != unit) || whole.is_empty() {
+        let aligned = self.cur_len == 0 || self.cur_len == self.unit;
+        // An empty last piece would leave the open unit empty, and a unit is closed only
+        // once bytes are known to follow it: the last one must be finalized as the root.
+        if !aligned || whole.is_empty() || last.is_empty() || whole.iter().any(|p| p.len() != unit)
+        {
             for p in pieces {
                 self.update(p);
                 ctx.chunk_done(p.len() as u64)?;
             }
             return Ok(());
+        }
+        if self.cur_len == self.unit {
+            self.push_cur();
         }
         let cvs = self.hash_units(whole, ctx)?;
         for cv in cvs {
@@ -229,7 +233,7 @@ mod tests {
         (0..len).map(|i| (i * 31 + i / 1000) as u8).collect()
     }
 
-    fn with_ctx<R>(token: &CancelToken, f: impl FnOnce(&Ctx) -> R) -> R {
+    pub(super) fn with_ctx<R>(token: &CancelToken, f: impl FnOnce(&Ctx) -> R) -> R {
         let (fb, jb) = (AtomicU64::new(0), AtomicU64::new(0));
         let throttle = Throttle::new(None);
         let ctx = Ctx {
@@ -308,5 +312,151 @@ mod tests {
         let mut t = Blake3Tree::with_unit(1024);
         let r = with_ctx(&token, |ctx| t.update_pieces(&p, ctx));
         assert!(matches!(r, Err(Stop::Cancelled(Reason::User))));
+    }
+}
+
+/// The tree against `blake3::hash`: whatever the length, the subtree size and the way the
+/// input is cut into `update` calls and batches, the hash is BLAKE3's.
+#[cfg(test)]
+mod properties {
+    use super::tests::with_ctx;
+    use super::*;
+    use crate::cancel::CancelToken;
+    use proptest::prelude::*;
+
+    /// Subtree sizes: the smallest allowed, a few in between, and the one files use.
+    const UNITS: [usize; 4] = [1024, 4096, 64 * 1024, UNIT];
+
+    /// The longest input tried.
+    const MAX_LEN: usize = 3 * UNIT + 4321;
+
+    /// One way of handing the tree the next bytes.
+    #[derive(Debug, Clone)]
+    enum Feed {
+        /// One `update` call.
+        Update(usize),
+        /// One `update_pieces` call with pieces of these lengths.
+        Pieces(Vec<usize>),
+        /// One `update_pieces` call with `whole` pieces of one unit each, then `last` bytes:
+        /// the shape that is hashed in parallel.
+        Units { whole: usize, last: usize },
+    }
+
+    /// A length for subtrees of `unit` bytes, most often a byte either side of a multiple of
+    /// it, where the tree closes units and chooses between its two paths.
+    fn length(unit: usize) -> impl Strategy<Value = usize> {
+        let near =
+            (0..=3usize, -1..=1isize).prop_map(move |(n, d)| (n * unit).saturating_add_signed(d));
+        prop_oneof![4 => near, 1 => 0..=3 * unit, 1 => 0..=2 * UNIT]
+    }
+
+    /// A feed for subtrees of `unit` bytes.
+    fn feed(unit: usize) -> impl Strategy<Value = Feed> {
+        prop_oneof![
+            length(unit).prop_map(Feed::Update),
+            prop::collection::vec(length(unit), 1..6).prop_map(Feed::Pieces),
+            (1..=8usize, length(unit)).prop_map(|(whole, last)| Feed::Units { whole, last }),
+        ]
+    }
+
+    /// Where the input ends: after everything the feeds ask for, at the end of one of their
+    /// pieces (so the pieces after it are empty), or anywhere.
+    #[derive(Debug, Clone)]
+    enum End {
+        All,
+        AfterPiece(prop::sample::Index),
+        Anywhere(prop::sample::Index),
+    }
+
+    /// A unit, feeds, the bytes fed by one last `update` after them, and where the input ends.
+    fn case() -> impl Strategy<Value = (usize, Vec<Feed>, usize, End)> {
+        let end = prop_oneof![
+            1 => Just(End::All),
+            2 => any::<prop::sample::Index>().prop_map(End::AfterPiece),
+            1 => any::<prop::sample::Index>().prop_map(End::Anywhere),
+        ];
+        prop::sample::select(&UNITS[..]).prop_flat_map(move |unit| {
+            (
+                Just(unit),
+                prop::collection::vec(feed(unit), 0..8),
+                length(unit),
+                end.clone(),
+            )
+        })
+    }
+
+    /// The lengths of the pieces `feeds` ask for, in order.
+    fn piece_lens(unit: usize, feeds: &[Feed]) -> Vec<usize> {
+        let mut lens = Vec::new();
+        for f in feeds {
+            match f {
+                Feed::Update(n) => lens.push(*n),
+                Feed::Pieces(ns) => lens.extend(ns),
+                Feed::Units { whole, last } => {
+                    lens.extend(std::iter::repeat_n(unit, *whole));
+                    lens.push(*last);
+                }
+            }
+        }
+        lens
+    }
+
+    /// `len` bytes that differ from one chunk to the next, so a chunk fed twice or in the
+    /// wrong place changes the hash.
+    fn data(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Takes up to `n` bytes off the front of `rest`.
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
+        let (now, later) = rest.split_at(n.min(rest.len()));
+        *rest = later;
+        now
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_cut_of_any_input_hashes_as_blake3((unit, feeds, tail, end) in case()) {
+            // Feeds are cut short where the input ends, and those after it get empty pieces.
+            let lens = piece_lens(unit, &feeds);
+            let asked = lens.iter().sum::<usize>() + tail;
+            let len = match end {
+                End::All => asked,
+                End::AfterPiece(i) => lens.iter().take(i.index(lens.len() + 1)).sum(),
+                End::Anywhere(i) => i.index(asked + 1),
+            };
+            let d = data(len.min(MAX_LEN));
+            let token = CancelToken::new();
+            let mut t = Blake3Tree::with_unit(unit);
+            let mut rest = &d[..];
+            for f in &feeds {
+                let pieces: Vec<&[u8]> = match f {
+                    Feed::Update(n) => {
+                        t.update(take(&mut rest, *n));
+                        continue;
+                    }
+                    Feed::Pieces(lens) => lens.iter().map(|n| take(&mut rest, *n)).collect(),
+                    Feed::Units { whole, last } => {
+                        let mut p: Vec<_> = (0..*whole).map(|_| take(&mut rest, unit)).collect();
+                        p.push(take(&mut rest, *last));
+                        p
+                    }
+                };
+                let fed = with_ctx(&token, |ctx| t.update_pieces(&pieces, ctx));
+                prop_assert!(fed.is_ok(), "update_pieces stopped: {:?}", fed.err());
+            }
+            t.update(rest);
+            prop_assert_eq!(t.finalize(), blake3::hash(&d));
+        }
     }
 }

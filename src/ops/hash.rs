@@ -35,6 +35,10 @@ pub enum Algo {
     Blake3,
     /// SHA-512, as `sha512sum`.
     Sha512,
+    /// SHA-224, as `sha224sum`.
+    Sha224,
+    /// SHA-384, as `sha384sum`.
+    Sha384,
     /// SHA-1, as `sha1sum`.
     Sha1,
     /// MD5, as `md5sum`.
@@ -47,10 +51,12 @@ pub enum Algo {
 
 impl Algo {
     /// Every algorithm, in the order menus show them.
-    pub const ALL: [Algo; 7] = [
+    pub const ALL: [Algo; 9] = [
         Algo::Sha256,
         Algo::Blake3,
         Algo::Sha512,
+        Algo::Sha224,
+        Algo::Sha384,
         Algo::Sha1,
         Algo::Md5,
         Algo::Crc32,
@@ -63,6 +69,8 @@ impl Algo {
             Algo::Sha256 => "sha256",
             Algo::Blake3 => "blake3",
             Algo::Sha512 => "sha512",
+            Algo::Sha224 => "sha224",
+            Algo::Sha384 => "sha384",
             Algo::Sha1 => "sha1",
             Algo::Md5 => "md5",
             Algo::Crc32 => "crc32",
@@ -76,6 +84,8 @@ impl Algo {
             Algo::Sha256 => "SHA256",
             Algo::Blake3 => "BLAKE3",
             Algo::Sha512 => "SHA512",
+            Algo::Sha224 => "SHA224",
+            Algo::Sha384 => "SHA384",
             Algo::Sha1 => "SHA1",
             Algo::Md5 => "MD5",
             Algo::Crc32 => "CRC32",
@@ -88,6 +98,8 @@ impl Algo {
         match self {
             Algo::Sha256 | Algo::Blake3 => 64,
             Algo::Sha512 => 128,
+            Algo::Sha224 => 56,
+            Algo::Sha384 => 96,
             Algo::Sha1 => 40,
             Algo::Md5 => 32,
             Algo::Crc32 => 8,
@@ -118,6 +130,8 @@ impl Algo {
         for (needle, algo) in [
             ("sha256", Algo::Sha256),
             ("sha512", Algo::Sha512),
+            ("sha224", Algo::Sha224),
+            ("sha384", Algo::Sha384),
             ("sha1", Algo::Sha1),
             ("md5", Algo::Md5),
             ("blake3", Algo::Blake3),
@@ -158,8 +172,10 @@ impl FromStr for Algo {
 
 /// A running checksum.
 pub enum Hasher {
-    /// SHA-1, SHA-256, SHA-512.
+    /// SHA-1, SHA-256, SHA-384, SHA-512.
     Ring(ring::digest::Context),
+    /// SHA-224.
+    Sha224(Box<sha2::Sha224>),
     /// BLAKE3.
     Blake3(Box<super::blake3_tree::Blake3Tree>),
     /// MD5.
@@ -168,6 +184,8 @@ pub enum Hasher {
     Crc32(crc32fast::Hasher),
     /// XXH3-64.
     Xxh3(Box<xxhash_rust::xxh3::Xxh3>),
+    /// Two algorithms fed from one read (a manifest line that fits both).
+    Pair(Box<(Hasher, Hasher)>),
 }
 
 impl Hasher {
@@ -177,6 +195,8 @@ impl Hasher {
         match algo {
             Algo::Sha256 => Hasher::Ring(digest::Context::new(&digest::SHA256)),
             Algo::Sha512 => Hasher::Ring(digest::Context::new(&digest::SHA512)),
+            Algo::Sha384 => Hasher::Ring(digest::Context::new(&digest::SHA384)),
+            Algo::Sha224 => Hasher::Sha224(Box::default()),
             Algo::Sha1 => Hasher::Ring(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
             Algo::Blake3 => Hasher::Blake3(Box::default()),
             Algo::Md5 => Hasher::Md5(super::md5::Md5::new()),
@@ -189,10 +209,29 @@ impl Hasher {
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Ring(c) => c.update(data),
+            Hasher::Sha224(h) => sha2::Digest::update(&mut **h, data),
             Hasher::Blake3(h) => h.update(data),
             Hasher::Md5(h) => h.update(data),
             Hasher::Crc32(h) => h.update(data),
             Hasher::Xxh3(h) => h.update(data),
+            Hasher::Pair(p) => {
+                p.0.update(data);
+                p.1.update(data);
+            }
+        }
+    }
+
+    /// The digests of a [`Hasher::Pair`], in its order; any other hasher's digest twice.
+    pub fn finish_pair(self) -> [String; 2] {
+        match self {
+            Hasher::Pair(p) => {
+                let (a, b) = *p;
+                [a.finish_hex(), b.finish_hex()]
+            }
+            other => {
+                let hex = other.finish_hex();
+                [hex.clone(), hex]
+            }
         }
     }
 
@@ -200,10 +239,15 @@ impl Hasher {
     pub fn finish_hex(self) -> String {
         match self {
             Hasher::Ring(c) => to_hex(c.finish().as_ref()),
+            Hasher::Sha224(h) => to_hex(&sha2::Digest::finalize(*h)),
             Hasher::Blake3(h) => h.finalize().to_hex().to_string(),
             Hasher::Md5(h) => to_hex(&h.finalize()),
             Hasher::Crc32(h) => format!("{:08x}", h.finalize()),
             Hasher::Xxh3(h) => format!("{:016x}", h.digest()),
+            Hasher::Pair(p) => {
+                let (a, b) = *p;
+                format!("{}:{}", a.finish_hex(), b.finish_hex())
+            }
         }
     }
 }
@@ -232,11 +276,29 @@ pub use super::mapped::MAP_MIN_BYTES;
 
 /// Hashes the file at `path`, checking `ctx` between chunks. Fails if the file shrinks,
 /// grows or disappears while it is read.
-pub fn hash_file(path: &Path, algo: Algo, ctx: &Ctx) -> Result<String, Stop> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+/// `stream` says the path is standard input (`-`), a fifo or a device, as the walker saw.
+pub fn hash_file(path: &Path, algo: Algo, stream: bool, ctx: &Ctx) -> Result<String, Stop> {
     let mut hasher = Hasher::new(algo);
-    hash_reader(path, &mut file, &mut hasher, chunk_bytes(algo), ctx)?;
+    hash_path(path, &mut hasher, chunk_bytes(algo), stream, ctx)?;
     Ok(hasher.finish_hex())
+}
+
+/// Feeds what `path` names to `hasher`: a regular file as [`hash_reader`] does, and a
+/// stream (standard input, a fifo, a device) through a [`super::stream::Stream`], whose
+/// open and reads a cancel never waits for. Returns the bytes hashed.
+pub fn hash_path(
+    path: &Path,
+    hasher: &mut Hasher,
+    chunk: usize,
+    stream: bool,
+    ctx: &Ctx,
+) -> Result<u64, Stop> {
+    if stream {
+        let mut stream = super::stream::Stream::open(path)?;
+        return stream.for_each(ctx, |b| hasher.update(b));
+    }
+    let mut file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    hash_reader(path, &mut file, hasher, chunk, ctx)
 }
 
 /// Feeds the whole of an open file to `hasher` in chunks of `chunk` bytes, checking `ctx`
@@ -259,6 +321,9 @@ pub fn hash_reader(
     } else {
         while let Some(piece) = pieces.next_mapped()? {
             hasher.update(piece.bytes());
+            if piece.faulted() {
+                return Err(pieces.fault().into());
+            }
             ctx.chunk_done(piece.bytes().len() as u64)?;
         }
     }
@@ -296,8 +361,8 @@ fn feed_blake3_batches(
         tree.update_pieces(&slices, ctx)?;
         // The batch was taken before it was read, so `next_mapped` checked its windows too
         // early; a read that met a truncation shows only now.
-        if batch.iter().any(|p| p.truncated()) {
-            return Err(pieces.changed().into());
+        if batch.iter().any(|p| p.faulted()) {
+            return Err(pieces.fault().into());
         }
     }
 }

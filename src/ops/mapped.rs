@@ -6,23 +6,50 @@
 //! kills the process. Here each live window is registered in a fixed table; a SIGBUS handler
 //! that finds the faulting address in a registered window maps zero pages over the rest of
 //! that window, marks it, and returns, so the read goes on with zeros and the caller reports
-//! the file as changed. A SIGBUS anywhere else is handed back to the previous disposition.
+//! the file as changed (or, if its size did not change, as an I/O error: a disk that failed a
+//! read also raises SIGBUS). A SIGBUS anywhere else is handed back to the previous
+//! disposition.
+//!
+//! Every consumer of a piece checks it after its last read of it ([`Piece::faulted`]), on
+//! whatever thread read it, so zeros mapped in by the handler never reach an output.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// One registered window: `[start, end)` in the address space, and whether it was hit.
+/// One registered window: its pages in the address space, and whether it was hit.
 struct Slot {
-    /// Claimed by a window (only the owner writes `start`/`end`).
+    /// Claimed by a window (only the owner writes `bounds`).
     busy: AtomicBool,
-    /// 0 when free; otherwise the window's first address.
-    start: AtomicUsize,
-    /// One past the window's last mapped byte (page aligned).
-    end: AtomicUsize,
+    /// 0 when free; otherwise the window's first page number and its length in pages in one
+    /// word ([`pack`]), so the handler reads both at once: with two loads, the slot could be
+    /// freed and claimed by another window between them, and the handler would map zeros
+    /// over memory that is not the faulting window's.
+    bounds: AtomicU64,
     /// Set by the handler when a read in this window faulted.
     hit: AtomicBool,
+}
+
+/// Bits of a slot's `bounds` that hold the window's length in pages (up to 4 GiB of 4 KiB
+/// pages); the page number of its start takes the rest.
+const PAGES_BITS: u32 = 20;
+
+/// `[start, start + len)` (page aligned) as one word, or `None` if it does not fit.
+fn pack(start: usize, len: usize, page: usize) -> Option<u64> {
+    let first = u64::try_from(start / page).ok()?;
+    let pages = u64::try_from(len / page).ok()?;
+    if pages == 0 || pages >= 1 << PAGES_BITS || first >= 1 << (64 - PAGES_BITS) {
+        return None;
+    }
+    Some(first << PAGES_BITS | pages)
+}
+
+/// The `[start, end)` addresses of a packed word.
+fn unpack(word: u64, page: usize) -> (usize, usize) {
+    let first = (word >> PAGES_BITS) as usize;
+    let pages = (word & ((1 << PAGES_BITS) - 1)) as usize;
+    (first * page, (first + pages) * page)
 }
 
 /// Bytes mapped at once: unmapping a window is part of a cancel, so it stays modest.
@@ -34,8 +61,7 @@ const SLOTS: usize = 64;
 static TABLE: [Slot; SLOTS] = [const {
     Slot {
         busy: AtomicBool::new(false),
-        start: AtomicUsize::new(0),
-        end: AtomicUsize::new(0),
+        bounds: AtomicU64::new(0),
         hit: AtomicBool::new(false),
     }
 }; SLOTS];
@@ -81,19 +107,30 @@ fn install() -> bool {
 }
 
 /// The SIGBUS handler: async-signal-safe (atomics, `mmap`, `sigaction`, `raise` only).
+/// A fault in a registered window is ours; any other SIGBUS is chained to the handler that
+/// was installed before ours, or, if there was none, gets the default action.
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // `GUARD` is initialised before the handler is installed, so this never blocks.
     let Some(Some(guard)) = GUARD.get() else {
         return;
     };
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
-    for slot in &TABLE {
-        // Acquire: pairs with the Release store of `start` in `Window::map`, so `end` is
-        // the one written before it.
-        let start = slot.start.load(Ordering::Acquire);
-        let end = slot.end.load(Ordering::Relaxed);
-        if start != 0 && (start..end).contains(&addr) {
+    let code = unsafe { (*info).si_code };
+    // Only a fault the kernel raised (si_code > 0: BUS_ADRERR, BUS_OBJERR…) carries a
+    // faulting address; a SIGBUS sent with kill() or sigqueue() has si_code <= 0, and its
+    // si_addr is not an address at all.
+    let addr = if code > 0 {
+        // SAFETY: as above; si_addr is meaningful for a kernel-raised SIGBUS.
+        Some(unsafe { (*info).si_addr() as usize })
+    } else {
+        None
+    };
+    for slot in TABLE.iter() {
+        let Some(addr) = addr else { break };
+        // Acquire: pairs with the Release store in `Window::map`; one load gives both ends.
+        let word = slot.bounds.load(Ordering::Acquire);
+        let (start, end) = unpack(word, guard.page);
+        if word != 0 && (start..end).contains(&addr) {
             let page = addr & !(guard.page - 1);
             // SAFETY: replaces pages of our own registered window, which stays mapped until
             // its owner unregisters it; nothing else lives at these addresses.
@@ -184,11 +221,21 @@ impl Window {
             slot.busy.store(false, Ordering::Release);
             return None;
         }
-        // Relaxed: the hit flag is only read by this owner.
+        let Some(word) = pack(ptr as usize, mapped, guard.page) else {
+            // Too big to describe in one word: unmapped again, and read instead.
+            // SAFETY: unmaps exactly what was just mapped; nothing refers to it yet.
+            unsafe {
+                libc::munmap(ptr, mapped);
+            }
+            // Release: hands the slot back untouched.
+            slot.busy.store(false, Ordering::Release);
+            return None;
+        };
+        // Relaxed: the hit flag is read by the readers after their reads, ordered by the
+        // Release store of `bounds` below before any read can fault.
         slot.hit.store(false, Ordering::Relaxed);
-        // Relaxed, then Release on `start`: the handler acquires `start` before reading `end`.
-        slot.end.store(ptr as usize + mapped, Ordering::Relaxed);
-        slot.start.store(ptr as usize, Ordering::Release);
+        // Release: the handler's Acquire load of `bounds` sees a cleared `hit` with it.
+        slot.bounds.store(word, Ordering::Release);
         Some(Window {
             ptr,
             mapped,
@@ -216,7 +263,7 @@ impl Drop for Window {
     fn drop(&mut self) {
         // Unregister before unmapping, so the handler never claims an address that a new,
         // unrelated mapping may reuse. Release: orders the unregistering before the reuse.
-        self.slot.start.store(0, Ordering::Release);
+        self.slot.bounds.store(0, Ordering::Release);
         // SAFETY: unmaps exactly what `map` mapped; no borrow of `bytes()` outlives `self`.
         unsafe {
             libc::munmap(self.ptr, self.mapped);
@@ -242,8 +289,10 @@ pub(crate) enum Piece {
 }
 
 impl Piece {
-    /// Whether a read of this piece's window met the end of a file that shrank.
-    pub(crate) fn truncated(&self) -> bool {
+    /// Whether a read of this piece's window faulted (the file shrank, or the disk failed a
+    /// read): its bytes may be zeros that are not the file's. Every consumer asks this after
+    /// its last read of the piece.
+    pub(crate) fn faulted(&self) -> bool {
         matches!(self, Piece::Mapped(w, _) if w.truncated())
     }
 
@@ -253,6 +302,24 @@ impl Piece {
             Piece::Mapped(w, r) => &w.bytes()[r.clone()],
             Piece::Owned(v) => v,
         }
+    }
+}
+
+/// The error for a faulted read of a mapped window of `path`: the file changed size (from
+/// `size_at_open` to `size_now`), or, if it did not, the disk failed the read — an I/O
+/// error, as a plain read would have reported it.
+pub(crate) fn fault_error(
+    path: &std::path::Path,
+    size_at_open: u64,
+    size_now: u64,
+) -> crate::error::Error {
+    if size_now == size_at_open {
+        return crate::error::Error::io(path, "read", std::io::Error::from_raw_os_error(libc::EIO));
+    }
+    crate::error::Error::Changed {
+        path: path.to_path_buf(),
+        expected: size_at_open,
+        got: size_now,
     }
 }
 
@@ -304,13 +371,11 @@ impl<'a> Pieces<'a> {
         self.pos
     }
 
-    /// The error for a file that shrank under a window.
-    pub(crate) fn changed(&self) -> crate::error::Error {
-        crate::error::Error::Changed {
-            path: self.path.to_path_buf(),
-            expected: self.size,
-            got: self.file.metadata().map_or(0, |m| m.len()),
-        }
+    /// The error for a window whose read faulted: the file changed size, or, if its size is
+    /// what it was, the disk failed the read (an I/O error, as a plain read would report).
+    pub(crate) fn fault(&self) -> crate::error::Error {
+        let now = self.file.metadata().map_or(0, |m| m.len());
+        fault_error(self.path, self.size, now)
     }
 
     /// Gives up the current window, unmapping it on the background dropper.
@@ -337,7 +402,7 @@ impl<'a> Pieces<'a> {
                     return Ok(Some(piece));
                 }
                 if w.truncated() {
-                    return Err(self.changed());
+                    return Err(self.fault());
                 }
                 self.release_window();
             }
@@ -380,5 +445,69 @@ impl<'a> Pieces<'a> {
 impl Drop for Pieces<'_> {
     fn drop(&mut self) {
         self.release_window();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_fit_one_word_and_come_back_whole() {
+        let page = 4096;
+        for (start, len) in [
+            (page, page),
+            (0x7fff_f000_0000, WINDOW_BYTES),
+            (0x5555_5555_4000, 3 * page),
+        ] {
+            let word = pack(start, len, page).unwrap();
+            assert_ne!(word, 0);
+            assert_eq!(unpack(word, page), (start, start + len));
+        }
+        // Too long for the page count: refused, and the file is read instead.
+        assert_eq!(pack(page, page << PAGES_BITS, page), None);
+    }
+
+    /// A read that faulted in a window whose file has its old size again — what a disk
+    /// failing a read looks like — is an I/O error, seen by the piece's reader after its
+    /// read on another thread, not "file changed, expected N bytes, got N".
+    #[test]
+    fn a_fault_with_the_size_unchanged_is_an_io_error_seen_after_the_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let len = 4 * MAP_MIN_BYTES as usize;
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&vec![7u8; len])
+            .unwrap();
+        let mut file = File::open(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut pieces = Pieces::new(&path, &mut file, &meta, 256 * 1024);
+        let mut taken = Vec::new();
+        while let Some(p) = pieces.next_mapped().unwrap() {
+            taken.push(p);
+            if taken.len() == 4 {
+                break;
+            }
+        }
+        assert!(taken.iter().all(|p| matches!(p, Piece::Mapped(..))));
+        // The file shrinks under the handed-out pieces, then gets its size back.
+        let w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        w.set_len(0).unwrap();
+        let last = taken.pop().unwrap();
+        let reader = std::thread::spawn(move || {
+            let sum: u64 = last.bytes().iter().map(|&b| u64::from(b)).sum();
+            (sum, last.faulted())
+        });
+        let (sum, faulted) = reader.join().unwrap();
+        w.set_len(len as u64).unwrap();
+        assert_eq!(sum, 0, "the handler mapped zeros over the vanished pages");
+        assert!(faulted, "the reader sees the fault after its read");
+        let e = pieces.fault();
+        assert!(
+            matches!(&e, crate::error::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EIO)),
+            "{e}"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod manifest;
 mod mapped;
 pub mod md5;
 pub mod pipe;
+pub mod stream;
 pub mod verify;
 pub mod zstd;
 

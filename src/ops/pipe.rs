@@ -240,6 +240,122 @@ impl Writer {
     }
 }
 
+/// Writes to standard output through a helper thread, so a reader that stops reading (a
+/// stalled pipe) never holds up a cancel: the worker hands over buffers on a `select!` that
+/// a cancel also wakes, exactly as [`Writer`] does for files. Nothing is synced: a pipe has
+/// nothing to sync, and what the reader got before a cancel is theirs, as with `zstd -c`.
+pub struct StdoutWriter {
+    buf: Vec<u8>,
+    filled: usize,
+    tx: Option<Sender<Vec<u8>>>,
+    /// The helper's one report: the first write error, or `Ok` once everything is written.
+    done: Receiver<std::io::Result<()>>,
+}
+
+/// How standard output is named in messages.
+pub const STDOUT_NAME: &str = "(standard output)";
+
+impl StdoutWriter {
+    /// Starts the helper on a duplicate of standard output.
+    pub fn new() -> Result<StdoutWriter, Error> {
+        use std::os::fd::AsFd;
+        let werr = |e| Error::io(STDOUT_NAME, "write", e);
+        let fd = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(werr)?;
+        let mut file = File::from(fd);
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(QUEUE);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("ripcord-stdout".into())
+            .spawn(move || {
+                for buf in rx {
+                    if let Err(e) = file.write_all(&buf) {
+                        let _ = done_tx.send(Err(e));
+                        return;
+                    }
+                }
+                let _ = done_tx.send(Ok(()));
+            })
+            .map_err(|e| Error::io(STDOUT_NAME, "start a writing thread for", e))?;
+        Ok(StdoutWriter {
+            buf: Vec::new(),
+            filled: 0,
+            tx: Some(tx),
+            done,
+        })
+    }
+
+    /// The unfilled part of the current buffer (never empty).
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.buf.len() < WRITE_BUFFER_BYTES {
+            self.buf.resize(WRITE_BUFFER_BYTES, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+
+    /// Marks `n` more bytes of [`StdoutWriter::spare`] as data, handing the buffer over
+    /// once full.
+    pub fn advance(&mut self, n: usize, ctx: &Ctx) -> Result<(), Stop> {
+        self.filled += n;
+        if self.filled == self.buf.len() {
+            self.send(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, ctx: &Ctx) -> Result<(), Stop> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.truncate(std::mem::replace(&mut self.filled, 0));
+        let Some(tx) = &self.tx else {
+            return Ok(());
+        };
+        ctx.token.check()?;
+        let cancelled = ctx.token.cancelled_channel();
+        crossbeam_channel::select! {
+            send(tx, buf) -> r => {
+                if r.is_err() {
+                    return Err(self.failed());
+                }
+            }
+            recv(self.done) -> r => {
+                return Err(match r {
+                    Ok(Err(e)) => Error::io(STDOUT_NAME, "write", e).into(),
+                    _ => self.failed(),
+                });
+            }
+            recv(cancelled) -> _ => { ctx.token.check()?; }
+        }
+        Ok(())
+    }
+
+    fn failed(&self) -> Stop {
+        match self.done.try_recv() {
+            Ok(Err(e)) => Error::io(STDOUT_NAME, "write", e).into(),
+            _ => Error::invalid(STDOUT_NAME, "the writing thread stopped unexpectedly").into(),
+        }
+    }
+
+    /// Writes what is left and waits until the helper has written everything; a cancel
+    /// ends the wait.
+    pub fn finish(mut self, ctx: &Ctx) -> Result<(), Stop> {
+        if self.filled > 0 {
+            self.send(ctx)?;
+        }
+        self.tx = None;
+        let cancelled = ctx.token.cancelled_channel();
+        crossbeam_channel::select! {
+            recv(self.done) -> r => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Error::io(STDOUT_NAME, "write", e).into()),
+                Err(_) => Err(self.failed()),
+            },
+            recv(cancelled) -> _ => { ctx.token.check()?; Ok(()) }
+        }
+    }
+}
+
 /// Syncs `out`'s data and metadata on a helper thread (an `fsync` of a big file takes a
 /// second or more), waiting on a `select!` that a cancel also wakes, and marks it synced.
 pub fn sync(out: &mut AtomicOutput, ctx: &Ctx) -> Result<(), Stop> {

@@ -585,3 +585,13 @@ impl Drop for JsonChild {
         }
     }
 }
+
+/// Whether the installed `b3sum` escapes a carriage return in a name, as b3sum 1.5 and later
+/// do (and Ripcord does). Older ones (Debian 12 ships 1.2) write it raw; tests that compare
+/// with such a `b3sum` leave those names out, and `tests/trust.rs` checks the escaping.
+pub fn b3sum_escapes_cr() -> bool {
+    let tmp = tempfile::tempdir().unwrap();
+    write_file(&tmp.path().join("c\rr"), b"");
+    let out = tool(tmp.path(), "b3sum", ["c\rr"]);
+    out.stdout.starts_with(b"\\")
+}

@@ -51,12 +51,24 @@ impl RipcordApp {
                 Event::Done { id, outcome } => {
                     let result = match outcome {
                         Outcome::Digest(hex) => RowResult::Digest(hex),
-                        Outcome::Verified { ok } => RowResult::Verified(ok),
+                        Outcome::Verified { ok, algo } => RowResult::Verified { ok, algo },
                         Outcome::Written(p) => RowResult::Output(p),
+                        // The window never streams or only tests; a pass is a pass.
+                        Outcome::Streamed => RowResult::Verified {
+                            ok: true,
+                            algo: None,
+                        },
                         Outcome::Copied(c) => RowResult::Output(c.dest),
                     };
                     if let Some(r) = self.rows.get_mut(id) {
-                        r.state = FileState::Done;
+                        // A checksum that does not match is a failure, in the row's state
+                        // as in its result, and counts as one.
+                        r.state = match &result {
+                            RowResult::Verified { ok: false, .. } => {
+                                FileState::Failed("checksum differs".into())
+                            }
+                            _ => FileState::Done,
+                        };
                         r.done_bytes = r.size;
                         r.result = Some(result);
                     }
@@ -107,6 +119,14 @@ impl RipcordApp {
                 summary.done,
                 summary.cancelled,
                 summary.failed
+            ),
+            // sha256sum -c's words.
+            None if run.op_name == "verify" => format!(
+                "Finished: {} OK, {} FAILED, {} could not be read in {}",
+                summary.done - summary.mismatched,
+                summary.mismatched,
+                summary.failed,
+                human_duration(summary.elapsed)
             ),
             None => format!(
                 "Finished: {} done, {} failed{} in {}",
