@@ -18,33 +18,6 @@ fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-/// A small tmpfs at `dir` with `opts` (`size=…`, `nr_inodes=…`), unmounted on drop; `None`
-/// (with a note) where mounting is not allowed.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(dir: &Path, opts: &str) -> Option<Mount> {
-        fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("cannot mount a tmpfs here (not root?): case not checked");
-            return None;
-        }
-        Some(Mount(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// A deterministic stream of numbers for "random" moments that a failure can be replayed at.
 fn moments(seed: u64, n: usize, max_ms: u64) -> Vec<u64> {
     let mut g = XorShift::new(seed);

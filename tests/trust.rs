@@ -416,22 +416,14 @@ fn an_output_that_cannot_be_created_names_the_input() {
     let dir = tmp.path();
     write_file(&dir.join("a.txt"), b"a");
     write_file(&dir.join("b.txt"), b"b");
-    let ro = dir.join("ro");
-    fs::create_dir(&ro).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
-        .arg(&ro)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("cannot mount a read-only tmpfs here (not root?): case not checked");
+    let Some(ro) = Mount::new(&dir.join("ro"), "ro,size=1m") else {
         return;
-    }
+    };
     let r = rc(
         dir,
         ["compress", "--out-dir", "ro", "--json", "a.txt", "b.txt"],
     );
-    let _ = Command::new("umount").arg(&ro).status();
+    drop(ro);
     r.expect_code(1);
     let failed: Vec<serde_json::Value> = r
         .out()
@@ -560,16 +552,9 @@ fn a_full_disk_fails_only_what_does_not_fit() {
     let tmp = tempdir();
     let dir = tmp.path();
     let small = dir.join("small");
-    fs::create_dir(&small).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("cannot mount a small tmpfs here (not root?): case not checked");
+    let Some(mount) = Mount::new(&small, "size=8m") else {
         return;
-    }
+    };
     write_file(&dir.join("a-big"), &random_bytes(12 << 20, 1));
     let mut args = vec![
         "copy".to_string(),
@@ -586,7 +571,7 @@ fn a_full_disk_fails_only_what_does_not_fit() {
     }
     let r = rc(dir, &args);
     let listed = names(&small);
-    let _ = Command::new("umount").arg(&small).status();
+    drop(mount);
     r.expect_code(1);
     assert!(
         r.stderr.contains("a-big") && r.stderr.contains("No space left"),

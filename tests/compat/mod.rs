@@ -595,3 +595,30 @@ pub fn b3sum_escapes_cr() -> bool {
     let out = tool(tmp.path(), "b3sum", ["c\rr"]);
     out.stdout.starts_with(b"\\")
 }
+
+/// A small tmpfs at `dir` with `opts` (`size=…`, `nr_inodes=…`), unmounted on drop; `None`
+/// (with a note) where mounting is not allowed.
+pub struct Mount(PathBuf);
+
+impl Mount {
+    pub fn new(dir: &Path, opts: &str) -> Option<Mount> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("cannot mount a tmpfs here (not root?): case not checked");
+            return None;
+        }
+        Some(Mount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
