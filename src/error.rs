@@ -19,7 +19,9 @@ pub enum Error {
         source: io::Error,
     },
     /// The output exists and overwriting was not asked for.
-    #[error("{}: already exists (use --force to overwrite)", .path.display())]
+    /// Says the fact only: each front end adds its own words for what to do (the CLI
+    /// "use --force", the window "tick Overwrite existing").
+    #[error("{}: already exists", .path.display())]
     Exists {
         /// The existing file, left untouched.
         path: PathBuf,
@@ -85,7 +87,7 @@ impl Error {
     pub fn reason(&self) -> String {
         match self {
             Error::Io { action, source, .. } => format!("cannot {action}: {}", describe_io(source)),
-            Error::Exists { .. } => "already exists (use --force to overwrite)".into(),
+            Error::Exists { .. } => "already exists".into(),
             Error::Invalid { reason, .. } => reason.clone(),
             Error::Output { cause, .. } => cause.to_string(),
             Error::Changed { expected, got, .. } => {

@@ -382,3 +382,58 @@ fn dropped_and_pasted_paths_are_listed_once() {
     want.extend(loose);
     assert_eq!(listed, want);
 }
+
+/// The window speaks of its own controls, and its summary names every kind of ending.
+#[test]
+fn an_existing_output_is_explained_in_the_windows_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 10_000);
+    std::fs::write(dir.path().join("file1.bin.zst"), b"already here").unwrap();
+    let settings = Settings {
+        op: OpChoice::Compress,
+        ..Settings::default()
+    };
+    let mut h = harness(settings, paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "finished", |a| {
+        !a.is_running() && a.rows.iter().all(|r| r.state.is_final())
+    });
+    let rows = &h.state().rows;
+    assert_eq!(rows[0].state, FileState::Done);
+    assert_eq!(
+        rows[1].state,
+        FileState::Failed("exists — tick Overwrite existing".into())
+    );
+    let message = h.state().message().unwrap_or_default().to_string();
+    assert!(
+        message.starts_with("Finished: 1 done, 1 failed in"),
+        "{message}"
+    );
+    assert!(!message.contains("--force"));
+    assert_eq!(
+        std::fs::read(dir.path().join("file1.bin.zst")).unwrap(),
+        b"already here"
+    );
+}
+
+/// `ripcord gui --throttle/--daemon/--op` apply to that launch only: what is remembered for
+/// the next plain launch is what was remembered before, unless the person changed it.
+#[test]
+fn launch_flags_are_not_remembered() {
+    use ripcord::cli::args::GuiOp;
+    let before = Settings::default();
+    let args = GuiArgs {
+        throttle: Some(100_000),
+        daemon: true,
+        op: Some(GuiOp::Copy),
+        ..Default::default()
+    };
+    let mut app = RipcordApp::new(before.clone(), args);
+    assert!(app.settings.throttle_on && app.settings.daemon);
+    assert_eq!(app.settings_to_remember(), before);
+    // A change the person makes is theirs, and is remembered.
+    app.settings.throttle_mb_s = 42.0;
+    let kept = app.settings_to_remember();
+    assert!(kept.throttle_on && kept.throttle_mb_s == 42.0);
+    assert_eq!((kept.daemon, kept.op), (before.daemon, before.op));
+}

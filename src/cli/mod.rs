@@ -141,7 +141,7 @@ pub fn run(command: Command) -> i32 {
         Some(path) => match AtomicOutput::create(path, common.force) {
             Ok(out) => Some(out),
             Err(e) => {
-                say!("ripcord: {e}");
+                say!("ripcord: {}", in_cli_words(&e));
                 return EXIT_TROUBLE;
             }
         },
@@ -222,6 +222,19 @@ fn destination(z: &args::ZstdCommon, test: bool, inputs: usize) -> Option<Destin
 fn one_at_a_time(z: &args::ZstdCommon, common: &mut Common) {
     if z.stdout {
         common.jobs = Some(1);
+    }
+}
+
+/// A library error as the command line says it: the facts, and what to type about them.
+pub(crate) fn in_cli_words(e: &crate::error::Error) -> String {
+    match e {
+        crate::error::Error::Exists { .. } => format!("{e} (use --force to overwrite)"),
+        crate::error::Error::Output { cause, .. }
+            if matches!(**cause, crate::error::Error::Exists { .. }) =>
+        {
+            format!("{e} (use --force to overwrite)")
+        }
+        _ => e.to_string(),
     }
 }
 

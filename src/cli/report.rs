@@ -263,7 +263,7 @@ impl Reporter {
     fn failed(&mut self, id: FileId, error: &Error) {
         let (path, group) = self.take_path(id);
         let mut out = Vec::new();
-        let mut msg = Some(format!("ripcord: {error}"));
+        let mut msg = Some(format!("ripcord: {}", super::in_cli_words(error)));
         // Where the output claims to be coreutils', so do the errors: the name and the
         // system's message, nothing more (`nope: No such file or directory`).
         if let (Kind::Hash { .. }, Error::Io { source, .. }) = (&self.kind, error) {

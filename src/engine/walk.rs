@@ -186,7 +186,10 @@ impl Walker<'_> {
             Ok(d) => d,
             Err(e) => return self.fail(group, shown, e),
         };
-        if let Some(d) = &dest {
+        // One input's files have distinct outputs by construction (distinct paths below
+        // it); only several inputs can meet, so a single folder of a million files keeps no
+        // list of them.
+        if let Some(d) = dest.as_ref().filter(|_| self.sh.inputs.len() > 1) {
             if let Some(first) = self.outputs.get(d) {
                 let e = Error::invalid(
                     shown,

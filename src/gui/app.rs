@@ -43,12 +43,26 @@ pub struct RipcordApp {
     close_now: bool,
     /// A manifest body waiting for the save dialog's answer.
     manifest_body: Option<Vec<u8>>,
+    /// The settings before and after this launch's flags, so flags stay one-off.
+    launch: Launch,
+}
+
+/// Bytes in a MiB: the window shows sizes and speeds in binary units, and its throttle too.
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// What `ripcord gui --op/--daemon/--throttle` changed for this launch only.
+struct Launch {
+    /// The settings as remembered from the last session.
+    remembered: Settings,
+    /// The same after the launch's flags.
+    launched: Settings,
 }
 
 impl RipcordApp {
     /// A window with `settings`, started as `args` say (paths listed, operation, daemon mode,
     /// start at once).
     pub fn new(mut settings: Settings, args: GuiArgs) -> Self {
+        let remembered = settings.clone();
         if let Some(op) = args.op {
             settings.op = match op {
                 GuiOp::Hash => OpChoice::Hash,
@@ -63,7 +77,7 @@ impl RipcordApp {
         }
         if let Some(rate) = args.throttle {
             settings.throttle_on = true;
-            settings.throttle_mb_s = rate as f32 / 1e6;
+            settings.throttle_mb_s = (rate as f64 / MIB) as f32;
         }
         let ctx: Arc<OnceLock<egui::Context>> = Arc::default();
         let c = Arc::clone(&ctx);
@@ -73,6 +87,10 @@ impl RipcordApp {
             }
         }));
         let mut app = RipcordApp {
+            launch: Launch {
+                remembered,
+                launched: settings.clone(),
+            },
             settings,
             rows: Vec::new(),
             run: None,
@@ -91,6 +109,25 @@ impl RipcordApp {
             app.add_paths(args.paths);
         }
         app
+    }
+
+    /// The settings to remember for the next launch: the current ones, except where a
+    /// launch flag set a value the person has not changed since (`--throttle`, `--daemon`,
+    /// `--op` apply to one launch only).
+    pub fn settings_to_remember(&self) -> Settings {
+        let (was, flagged) = (&self.launch.remembered, &self.launch.launched);
+        let mut s = self.settings.clone();
+        if s.op == flagged.op {
+            s.op = was.op;
+        }
+        if s.daemon == flagged.daemon {
+            s.daemon = was.daemon;
+        }
+        if (s.throttle_on, s.throttle_mb_s) == (flagged.throttle_on, flagged.throttle_mb_s) {
+            s.throttle_on = was.throttle_on;
+            s.throttle_mb_s = was.throttle_mb_s;
+        }
+        s
     }
 
     /// Whether the window may close now (nothing running, daemon mode, or all stopped).
@@ -203,6 +240,13 @@ impl RipcordApp {
         });
         let totals = self.totals();
         egui::Panel::bottom("ripcord-status").show(ui, |ui| {
+            if let Some(run) = &mut self.run
+                && run.is_active()
+                && !run.is_paused()
+            {
+                run.meter
+                    .sample(Instant::now(), totals.bytes_done, totals.files_final);
+            }
             status::show(ui, self.run.as_ref(), &totals, self.message.as_deref());
         });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -504,7 +548,7 @@ impl eframe::App for RipcordApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings_to_remember());
     }
 }
 

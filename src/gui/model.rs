@@ -73,7 +73,7 @@ pub struct Settings {
     pub stop_after_secs: u32,
     /// Whether the throttle is on.
     pub throttle_on: bool,
-    /// The throttle in MB/s.
+    /// The throttle in MiB/s (binary, as every size and speed the window shows).
     pub throttle_mb_s: f32,
     /// Exit without waiting for running work.
     pub daemon: bool,
@@ -103,7 +103,7 @@ impl Settings {
     /// The throttle in bytes per second, if on.
     pub fn throttle(&self) -> Option<u64> {
         (self.throttle_on && self.throttle_mb_s > 0.0)
-            .then_some((self.throttle_mb_s as f64 * 1e6) as u64)
+            .then_some((self.throttle_mb_s as f64 * 1024.0 * 1024.0) as u64)
     }
 
     /// The operation these settings describe, or why it cannot run yet.

@@ -70,7 +70,7 @@ pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Acti
             egui::DragValue::new(&mut s.throttle_mb_s)
                 .range(0.1..=100_000.0)
                 .speed(1.0)
-                .suffix(" MB/s"),
+                .suffix(" MiB/s"),
         );
         if before != (s.throttle_on, s.throttle_mb_s) {
             actions.push(Action::ThrottleChanged);

@@ -1,8 +1,58 @@
 //! A job as the window sees it: the engine's handle plus the clock that excludes pauses.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::engine::{Job, Summary};
+
+/// Speed and ETA are measured over this much of the recent past: a throttle change or a
+/// slowdown shows within it, where an average over the whole run would hide it for minutes.
+pub const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// The shortest span a rate is computed over (a first frame's rate would be noise).
+const RATE_MIN_SPAN: Duration = Duration::from_millis(250);
+
+/// Recent progress samples (time, bytes done, files finished), one per frame at most.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    samples: VecDeque<(Instant, u64, usize)>,
+}
+
+impl RateMeter {
+    /// Records where the job stands at `now`, forgetting what is older than the window
+    /// (but one sample, so the window is always spanned).
+    pub fn sample(&mut self, now: Instant, bytes: u64, files: usize) {
+        self.samples.push_back((now, bytes, files));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(t, _, _)| now.saturating_duration_since(*t) >= RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Bytes and files per second over the recent window, once it spans long enough.
+    pub fn rate(&self) -> Option<(f64, f64)> {
+        let (t0, b0, f0) = *self.samples.front()?;
+        let (t1, b1, f1) = *self.samples.back()?;
+        let span = t1.saturating_duration_since(t0);
+        if span < RATE_MIN_SPAN {
+            return None;
+        }
+        let secs = span.as_secs_f64();
+        Some((
+            b1.saturating_sub(b0) as f64 / secs,
+            f1.saturating_sub(f0) as f64 / secs,
+        ))
+    }
+
+    /// Starts over (after a pause: the time stopped is no part of the speed).
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+}
 
 /// A running (or just finished) job.
 pub struct Run {
@@ -19,6 +69,8 @@ pub struct Run {
     pub cancel_clicked: Option<Instant>,
     /// One more than the highest file id the engine has announced.
     pub ids_seen: usize,
+    /// The recent speed.
+    pub meter: RateMeter,
 }
 
 impl Run {
@@ -33,6 +85,7 @@ impl Run {
             finished: None,
             cancel_clicked: None,
             ids_seen: 0,
+            meter: RateMeter::default(),
         }
     }
 
@@ -52,6 +105,7 @@ impl Run {
         match self.paused_since.take() {
             Some(since) => {
                 self.paused_total += since.elapsed();
+                self.meter.clear();
                 job.resume();
             }
             None => {
@@ -72,7 +126,12 @@ impl Run {
             .saturating_sub(self.paused_total)
     }
 
-    /// Wall-clock time since start.
+    /// Time spent paused so far, the current pause included.
+    pub fn paused_time(&self) -> Duration {
+        self.paused_total + self.paused_since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// Wall-clock time since start: it keeps running while paused.
     pub fn elapsed(&self) -> Duration {
         match &self.finished {
             Some(s) => s.elapsed,
@@ -89,7 +148,7 @@ impl Run {
     }
 }
 
-/// Speed in bytes per second over active time: frozen, not falling, while paused.
+/// Average speed in bytes per second over active time (the summary's figure).
 pub fn speed(bytes: u64, active: Duration) -> f64 {
     let secs = active.as_secs_f64();
     if secs > 0.05 {
@@ -113,5 +172,32 @@ pub fn human_duration(d: Duration) -> String {
         format!("{} min {:02} s", s / 60, s % 60)
     } else {
         format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_follows_the_recent_past() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 10 s at 100 MB/s, then 10 s at 10 MB/s: within a window the rate says 10.
+        let mut bytes = 0u64;
+        for step in 0..=200u64 {
+            let per_step = if step <= 100 { 10_000_000 } else { 1_000_000 };
+            if step > 0 {
+                bytes += per_step;
+            }
+            m.sample(at(step * 100), bytes, step as usize);
+        }
+        let (bps, fps) = m.rate().unwrap();
+        assert!((bps - 10e6).abs() < 1e5, "{bps}");
+        assert!((fps - 10.0).abs() < 0.1, "{fps}");
+        assert!(m.samples.len() <= 32, "bounded: {}", m.samples.len());
+        m.clear();
+        assert_eq!(m.rate(), None);
     }
 }

@@ -3,6 +3,9 @@
 use egui::{RichText, Ui};
 
 use super::run::{Run, eta, human_duration, speed};
+
+/// Files per second worth showing beside the bytes: many small files.
+const SHOW_FILES_PER_SEC: f64 = 2.0;
 use crate::cli::units::human_bytes;
 
 /// Totals over the rows.
@@ -29,24 +32,33 @@ pub fn show(ui: &mut Ui, run: Option<&Run>, t: &Totals, message: Option<&str>) {
             0.0
         };
         ui.add(egui::ProgressBar::new(frac.clamp(0.0, 1.0)).show_percentage());
-        let active = run.active_time();
-        let rate = speed(t.bytes_done, active);
         let mut line = format!(
-            "Files {} of {} · {} of {} · {}/s",
+            "Files {} of {} · {} of {}",
             t.files_final,
             t.files,
             human_bytes(t.bytes_done),
             human_bytes(t.bytes_total),
-            human_bytes(rate as u64),
         );
-        if run.is_active()
-            && let Some(left) = eta(t.bytes_done, t.bytes_total, rate)
-        {
-            line += &format!(" · ETA {}", human_duration(left));
+        if !run.is_active() {
+            // The summary gives the average over the time spent working.
+            let avg = speed(t.bytes_done, run.active_time());
+            line += &format!(" · average {}/s", human_bytes(avg as u64));
+        } else if run.is_paused() {
+            line += " · paused";
+        } else if let Some((bps, fps)) = run.meter.rate() {
+            // Speed and ETA from the last few seconds, so a change shows within them.
+            line += &format!(" · {}/s", human_bytes(bps as u64));
+            if fps >= SHOW_FILES_PER_SEC {
+                line += &format!(" · {fps:.0} files/s");
+            }
+            if let Some(left) = eta(t.bytes_done, t.bytes_total, bps) {
+                line += &format!(" · ETA {}", human_duration(left));
+            }
         }
         line += &format!(" · elapsed {}", human_duration(run.elapsed()));
-        if run.is_paused() {
-            line += " · paused";
+        let paused = run.paused_time();
+        if !paused.is_zero() {
+            line += &format!(" (paused {})", human_duration(paused));
         }
         if t.failed > 0 {
             line += &format!(" · {} failed", t.failed);

@@ -74,7 +74,7 @@ impl RipcordApp {
                     }
                 }
                 Event::Failed { id, error } => {
-                    self.set_state(id, FileState::Failed(error.reason()))
+                    self.set_state(id, FileState::Failed(in_window_words(&error)))
                 }
                 Event::Cancelled { id, reason } => self.set_state(id, FileState::Cancelled(reason)),
                 // Verify replaces the listed manifests by their entries: rows past the last
@@ -108,17 +108,12 @@ impl RipcordApp {
     fn finished(&mut self, summary: Summary, ctx: &egui::Context) {
         let Some(run) = &mut self.run else { return };
         let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let counts = summary_counts(&summary);
         self.message = Some(match summary.cancel_reason {
-            Some(Reason::Deadline) => format!(
-                "Stopped: time limit reached ({} done, {} not finished)",
-                summary.done, summary.cancelled
-            ),
+            Some(Reason::Deadline) => format!("Stopped: time limit reached: {counts}"),
             Some(reason) => format!(
-                "Cancelled after {:.0} ms ({reason}): {} done, {} cancelled, {} failed",
+                "Cancelled after {:.0} ms ({reason}): {counts}",
                 ms(summary.stop_latency),
-                summary.done,
-                summary.cancelled,
-                summary.failed
             ),
             // sha256sum -c's words.
             None if run.op_name == "verify" => format!(
@@ -128,18 +123,11 @@ impl RipcordApp {
                 summary.failed,
                 human_duration(summary.elapsed)
             ),
-            None => format!(
-                "Finished: {} done, {} failed{} in {}",
-                summary.done,
-                summary.failed,
-                if summary.skipped > 0 {
-                    format!(", {} skipped", summary.skipped)
-                } else {
-                    String::new()
-                },
-                human_duration(summary.elapsed)
-            ),
+            None => format!("Finished: {counts} in {}", human_duration(summary.elapsed)),
         });
+        // The message makes the bottom bar taller, and a panel takes its new height on the
+        // frame after: draw that frame now, not when the mouse next moves.
+        ctx.request_repaint();
         run.finish(summary);
         if self.closing.is_some() {
             self.close_now = true;
@@ -173,4 +161,34 @@ impl RipcordApp {
         }
         t
     }
+}
+
+/// A library error as the window says it: the facts, and what to do about them here (the
+/// window has no `--force`; it has a checkbox).
+fn in_window_words(e: &crate::error::Error) -> String {
+    use crate::error::Error;
+    match e {
+        Error::Exists { .. } => "exists — tick Overwrite existing".into(),
+        Error::Output { cause, .. } if matches!(**cause, Error::Exists { .. }) => {
+            format!(
+                "{} exists — tick Overwrite existing",
+                cause.path().display()
+            )
+        }
+        _ => e.reason(),
+    }
+}
+
+/// Every kind of ending a job's files had, in one line: "9 done, 1 skipped, 1 failed, 2
+/// cancelled" (kinds with none left out, except done and failed).
+fn summary_counts(s: &Summary) -> String {
+    let mut line = format!("{} done", s.done);
+    if s.skipped > 0 {
+        line += &format!(", {} skipped", s.skipped);
+    }
+    line += &format!(", {} failed", s.failed);
+    if s.cancelled > 0 {
+        line += &format!(", {} cancelled", s.cancelled);
+    }
+    line
 }
