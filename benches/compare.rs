@@ -16,8 +16,8 @@ mod common;
 use common::have;
 
 use egui_kittest::kittest::Queryable;
+use ripcord::cancel::throttle::Throttle;
 use ripcord::cancel::{CancelToken, Reason};
-use ripcord::engine::throttle::Throttle;
 use ripcord::engine::{Event, Job, JobSpec, Operation, Summary};
 use ripcord::ops::Ctx;
 use ripcord::ops::hash::{Algo, Hasher};
@@ -423,7 +423,7 @@ fn peak_rss(mut cmd: Command) -> u64 {
 
 fn window_child(dir: &Path, expect: usize) {
     use egui_kittest::Harness;
-    use ripcord::cli::args::GuiArgs;
+    use ripcord::gui::Launch as GuiArgs;
     use ripcord::gui::RipcordApp;
     let app = RipcordApp::new(
         Default::default(),
@@ -449,7 +449,7 @@ fn window_child(dir: &Path, expect: usize) {
 /// wake-ups per second, and whether anything repaints once idle.
 fn window_frames(files: Vec<PathBuf>) -> (f64, f64, f64, bool, f64) {
     use egui_kittest::Harness;
-    use ripcord::cli::args::GuiArgs;
+    use ripcord::gui::Launch as GuiArgs;
     use ripcord::gui::RipcordApp;
     let n = files.len();
     let settings = ripcord::gui::model::Settings {
@@ -541,6 +541,8 @@ fn window_frames(files: Vec<PathBuf>) -> (f64, f64, f64, bool, f64) {
 }
 
 fn main() {
+    // The process-wide set-up the `ripcord` binary makes, for the in-process measurements.
+    ripcord::init();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--window-rss-child") {
         let dir = PathBuf::from(&args[i + 1]);

@@ -16,6 +16,7 @@
 //! loom (`cancel/loom_models.rs`; `cargo test --release --features loom --lib loom_`).
 
 mod sync;
+pub mod throttle;
 
 #[cfg(all(test, feature = "loom"))]
 mod loom_models;

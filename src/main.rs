@@ -4,6 +4,7 @@ use clap::Parser;
 use ripcord::cli::{self, args::Cli, args::Command};
 
 fn main() {
+    ripcord::init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -18,7 +19,7 @@ fn main() {
     };
     let code = match cli.command {
         None => ripcord::gui::run(Default::default()),
-        Some(Command::Gui(args)) => ripcord::gui::run(args),
+        Some(Command::Gui(args)) => ripcord::gui::run(args.into_launch()),
         Some(cmd) => cli::run(cmd),
     };
     std::process::exit(code);

@@ -285,7 +285,14 @@ impl<T: Send + 'static> Drop for FreeLater<T> {
     }
 }
 
-/// Drops `thing` on a background thread (started once), or here if it cannot be started.
+/// Starts the background closer (see [`drop_later`]) now, from [`crate::init_engine`], so
+/// that its first use never pays for starting it.
+pub(crate) fn start_closer() {
+    drop_later(Box::new(()));
+}
+
+/// Drops `thing` on a background thread (started once: by [`start_closer`] at start-up, or
+/// here on first use where nobody did), or here if it cannot be started.
 /// For what is slow to free after a cancel: a discarded output (the kernel frees its data on
 /// the last close), a compressor's buffers, a mapped window (unmapping waits for the
 /// process's memory-map lock); the worker reports its stop without waiting for any of it.

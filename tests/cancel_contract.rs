@@ -176,6 +176,8 @@ fn deadline_against_explicit_cancel() {
 }
 
 fn spec(op: Operation, inputs: Vec<PathBuf>) -> JobSpec {
+    // The process-wide set-up `main` makes (mapped inputs, named pool, closer).
+    ripcord::init_engine();
     let mut s = JobSpec::new(op, inputs);
     s.workers = 2;
     s

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ripcord::cancel::Reason;
-use ripcord::cli::args::GuiArgs;
+use ripcord::gui::Launch as GuiArgs;
 use ripcord::gui::RipcordApp;
-use ripcord::gui::model::{FileState, OpChoice, Settings};
+use ripcord::gui::model::{FileState, Settings};
+use ripcord::ops::kind::OpKind;
 
 mod common;
 use common::x11::{key, launch, wait_exit, wait_for_file, xvfb};
@@ -53,6 +54,7 @@ fn step_until_shown(h: &mut Harness<'_, RipcordApp>, label: &str) {
 }
 
 fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordApp> {
+    ripcord::init_engine();
     let n = paths.len();
     let app = RipcordApp::new(
         settings,
@@ -68,7 +70,7 @@ fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordA
     h
 }
 
-fn throttled(op: OpChoice, mb_s: f32) -> Settings {
+fn throttled(op: OpKind, mb_s: f32) -> Settings {
     Settings {
         op,
         throttle_on: true,
@@ -86,7 +88,7 @@ fn cancel_mid_run_leaves_every_row_cancelled_and_no_output() {
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
     let paths = files(&src, 3, 8 << 20);
-    let mut s = throttled(OpChoice::Compress, 2.0);
+    let mut s = throttled(OpKind::Compress, 2.0);
     s.out_dir = Some(out.clone());
     let mut h = harness(s, paths);
     h.get_by_label("Start").click();
@@ -115,7 +117,7 @@ fn cancel_mid_run_leaves_every_row_cancelled_and_no_output() {
 fn pause_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 2, 4 << 20);
-    let mut h = harness(throttled(OpChoice::Hash, 8.0), paths);
+    let mut h = harness(throttled(OpKind::Hash, 8.0), paths);
     h.get_by_label("Start").click();
     step_until(&mut h, "running", |a| {
         a.rows.iter().any(|r| r.done_bytes > 0)
@@ -146,7 +148,7 @@ fn pause_and_resume() {
 fn skip_one_row_the_others_finish() {
     let dir = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 3, 3 << 20);
-    let mut s = throttled(OpChoice::Hash, 4.0);
+    let mut s = throttled(OpKind::Hash, 4.0);
     s.threads = 1;
     let mut h = harness(s, paths);
     h.get_by_label("Start").click();
@@ -166,7 +168,7 @@ fn skip_one_row_the_others_finish() {
 fn close_with_daemon_off_stops_then_closes() {
     let dir = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 2, 8 << 20);
-    let mut h = harness(throttled(OpChoice::Hash, 1.0), paths);
+    let mut h = harness(throttled(OpKind::Hash, 1.0), paths);
     h.get_by_label("Start").click();
     step_until(&mut h, "running", |a| {
         a.rows.iter().any(|r| r.done_bytes > 0)
@@ -187,7 +189,7 @@ fn close_with_daemon_off_stops_then_closes() {
     let done: u64 = rows.iter().map(|r| r.done_bytes).sum();
     assert!(done > 0);
     h.run();
-    let shown = format!("{} of", ripcord::cli::units::human_bytes(done));
+    let shown = format!("{} of", ripcord::units::human_bytes(done));
     assert!(h.query_by_label_contains(&shown).is_some(), "{shown}");
 }
 
@@ -195,7 +197,7 @@ fn close_with_daemon_off_stops_then_closes() {
 fn close_with_daemon_on_closes_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 2, 8 << 20);
-    let mut s = throttled(OpChoice::Hash, 1.0);
+    let mut s = throttled(OpKind::Hash, 1.0);
     s.daemon = true;
     let mut h = harness(s, paths);
     h.get_by_label("Start").click();
@@ -232,7 +234,7 @@ fn daemon_checkbox_and_settings_survive_a_restart() {
     eframe::App::save(h.state_mut(), &mut store);
     let back: Settings = eframe::get_value(&store, eframe::APP_KEY).unwrap();
     assert_eq!(back, h.state().settings);
-    assert_eq!(back.op, OpChoice::Compress);
+    assert_eq!(back.op, OpKind::Compress);
     let app = RipcordApp::new(back, GuiArgs::default());
     assert!(app.settings.daemon);
 }
@@ -316,7 +318,7 @@ fn verify_lists_each_manifest_entry_with_its_result() {
     std::fs::write(dir.path().join("SHA256SUMS"), &out.stdout).unwrap();
     std::fs::write(&paths[1], b"changed").unwrap();
     let settings = Settings {
-        op: OpChoice::Verify,
+        op: OpKind::Verify,
         ..Settings::default()
     };
     let mut h = harness(settings, vec![dir.path().join("SHA256SUMS")]);
@@ -390,7 +392,7 @@ fn an_existing_output_is_explained_in_the_windows_words() {
     let paths = files(dir.path(), 2, 10_000);
     std::fs::write(dir.path().join("file1.bin.zst"), b"already here").unwrap();
     let settings = Settings {
-        op: OpChoice::Compress,
+        op: OpKind::Compress,
         ..Settings::default()
     };
     let mut h = harness(settings, paths);
@@ -420,12 +422,11 @@ fn an_existing_output_is_explained_in_the_windows_words() {
 /// the next plain launch is what was remembered before, unless the person changed it.
 #[test]
 fn launch_flags_are_not_remembered() {
-    use ripcord::cli::args::GuiOp;
     let before = Settings::default();
     let args = GuiArgs {
         throttle: Some(100_000),
         daemon: true,
-        op: Some(GuiOp::Copy),
+        op: Some(OpKind::Copy),
         ..Default::default()
     };
     let mut app = RipcordApp::new(before.clone(), args);

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use super::units::{parse_duration, parse_rate};
 use crate::ops::hash::Algo;
+use crate::ops::kind::OpKind;
+use crate::units::{parse_duration, parse_rate};
 
 /// Long file jobs you can stop at any moment: checksums, verification, zstd, copying.
 #[derive(Debug, Parser)]
@@ -196,27 +197,12 @@ pub struct CopyArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// The operation the window starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GuiOp {
-    /// Checksums.
-    Hash,
-    /// Verify manifests.
-    Verify,
-    /// zstd compress.
-    Compress,
-    /// zstd decompress.
-    Decompress,
-    /// Copy.
-    Copy,
-}
-
 /// `ripcord gui`
 #[derive(Debug, Args, Default)]
 pub struct GuiArgs {
-    /// The operation to select.
-    #[arg(long)]
-    pub op: Option<GuiOp>,
+    /// The operation to select: hash, verify, compress, decompress or copy.
+    #[arg(long, value_parser = parse_op)]
+    pub op: Option<OpKind>,
     /// Tick "Daemon mode": closing exits at once, without waiting for running work.
     #[arg(long)]
     pub daemon: bool,
@@ -233,4 +219,21 @@ pub struct GuiArgs {
 
 fn parse_algo(s: &str) -> Result<Algo, String> {
     s.parse()
+}
+
+fn parse_op(s: &str) -> Result<OpKind, String> {
+    s.parse()
+}
+
+impl GuiArgs {
+    /// The window's launch, as these arguments ask for it.
+    pub fn into_launch(self) -> crate::gui::Launch {
+        crate::gui::Launch {
+            op: self.op,
+            daemon: self.daemon,
+            start: self.start,
+            throttle: self.throttle,
+            paths: self.paths,
+        }
+    }
 }

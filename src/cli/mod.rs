@@ -15,7 +15,6 @@ macro_rules! say {
 
 pub mod args;
 pub mod report;
-pub mod units;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,6 +26,7 @@ use crate::cancel::{CancelToken, Reason};
 use crate::engine::{Destination, Event, Job, JobSpec, Operation, Summary};
 use crate::ops::manifest::{Layout, Style};
 use crate::output::AtomicOutput;
+use crate::units;
 use args::{Command, Common};
 use report::{Kind, Reporter};
 

@@ -14,7 +14,6 @@
 //!
 //! Knows nothing of egui or terminals.
 
-pub mod throttle;
 mod walk;
 mod worker;
 
@@ -27,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::cancel::throttle::Throttle;
 use crate::cancel::{CancelToken, Reason};
 use crate::error::Error;
 use crate::ops::copy::Copied;
 use crate::ops::hash::Algo;
-use throttle::Throttle;
+use crate::ops::kind::OpKind;
 
 /// Identifies one file (or one failed input) of a job; ids count up from 0 in input order.
 pub type FileId = usize;
@@ -129,15 +129,20 @@ impl Operation {
         }
     }
 
+    /// Which operation this is.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Operation::Hash { .. } => OpKind::Hash,
+            Operation::Verify { .. } => OpKind::Verify,
+            Operation::Compress { .. } => OpKind::Compress,
+            Operation::Decompress { .. } => OpKind::Decompress,
+            Operation::Copy { .. } => OpKind::Copy,
+        }
+    }
+
     /// Short name, as on the command line.
     pub fn name(&self) -> &'static str {
-        match self {
-            Operation::Hash { .. } => "hash",
-            Operation::Verify { .. } => "verify",
-            Operation::Compress { .. } => "compress",
-            Operation::Decompress { .. } => "decompress",
-            Operation::Copy { .. } => "copy",
-        }
+        self.kind().name()
     }
 }
 
@@ -492,8 +497,6 @@ impl Job {
     /// Starts `spec` on new threads and returns at once. `wake` is called (at most once per
     /// [`rearm_wake`](Self::rearm_wake)) when there is something new to show.
     pub fn start(spec: JobSpec, wake: Option<Wake>) -> Result<Job, Error> {
-        keep_freed_memory();
-        name_the_pool();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = if spec.workers == 0 {
             cores
@@ -742,10 +745,10 @@ pub(crate) fn panic_for_testing(site: &str, path: &std::path::Path) {
 }
 
 /// Starts the rayon pool (BLAKE3, copy steps) with threads of their own name, once per
-/// process; otherwise they carry the name of the worker that first used them, and perf,
-/// `top` and the benchmark could not tell them from workers. If the pool was already
-/// started elsewhere, it stays as it is.
-fn name_the_pool() {
+/// process, from [`crate::init_engine`]; otherwise they carry the name of the worker that
+/// first used them, and perf, `top` and the benchmark could not tell them from workers. If
+/// the pool was already started elsewhere, it stays as it is.
+pub(crate) fn name_the_pool() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rayon_core::ThreadPoolBuilder::new()
@@ -759,13 +762,16 @@ fn name_the_pool() {
 /// memory-map lock, and perf sched showed workers waiting 10–18 ms for it behind page faults
 /// and other threads' unmapping — a worker freeing a buffer on its way out of a cancel
 /// waited with them. Ripcord's buffers are few and reused, so the memory kept is bounded.
-fn keep_freed_memory() {
+/// Called by [`crate::init`] only, at start-up.
+pub(crate) fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
-            // SAFETY: mallopt only changes allocator parameters; it is safe to call at any
-            // time from any thread. 64 MiB: above every buffer Ripcord allocates.
+            // SAFETY: mallopt only changes allocator parameters; `init` calls it first thing
+            // in `main`, before any other thread exists to allocate meanwhile (glibc does not
+            // promise mallopt is safe against concurrent allocation). 64 MiB: above every
+            // buffer Ripcord allocates.
             unsafe {
                 libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
                 libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);

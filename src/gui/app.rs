@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use egui::{Key, Modifiers, Ui};
 
 use super::background::{Background, Purpose, Reply, reveal};
-use super::model::{FileState, OpChoice, Row, RowResult, Settings};
+use super::model::{FileState, Row, RowResult, Settings};
 use super::run::Run;
 use super::{Action, closing, options, status, table, toolbar};
 
 mod events;
+use super::Launch;
 use crate::cancel::Reason;
-use crate::cli::args::{GuiArgs, GuiOp};
 use crate::engine::Job;
+use crate::ops::kind::OpKind;
 use crate::ops::manifest::{Style, format_line};
 
 /// The longest the window waits between two repaints while work runs, so the clock moves
@@ -44,14 +45,14 @@ pub struct RipcordApp {
     /// A manifest body waiting for the save dialog's answer.
     manifest_body: Option<Vec<u8>>,
     /// The settings before and after this launch's flags, so flags stay one-off.
-    launch: Launch,
+    one_off: OneOff,
 }
 
 /// Bytes in a MiB: the window shows sizes and speeds in binary units, and its throttle too.
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// What `ripcord gui --op/--daemon/--throttle` changed for this launch only.
-struct Launch {
+struct OneOff {
     /// The settings as remembered from the last session.
     remembered: Settings,
     /// The same after the launch's flags.
@@ -61,16 +62,10 @@ struct Launch {
 impl RipcordApp {
     /// A window with `settings`, started as `args` say (paths listed, operation, daemon mode,
     /// start at once).
-    pub fn new(mut settings: Settings, args: GuiArgs) -> Self {
+    pub fn new(mut settings: Settings, args: Launch) -> Self {
         let remembered = settings.clone();
         if let Some(op) = args.op {
-            settings.op = match op {
-                GuiOp::Hash => OpChoice::Hash,
-                GuiOp::Verify => OpChoice::Verify,
-                GuiOp::Compress => OpChoice::Compress,
-                GuiOp::Decompress => OpChoice::Decompress,
-                GuiOp::Copy => OpChoice::Copy,
-            };
+            settings.op = op;
         }
         if args.daemon {
             settings.daemon = true;
@@ -87,7 +82,7 @@ impl RipcordApp {
             }
         }));
         let mut app = RipcordApp {
-            launch: Launch {
+            one_off: OneOff {
                 remembered,
                 launched: settings.clone(),
             },
@@ -115,7 +110,7 @@ impl RipcordApp {
     /// launch flag set a value the person has not changed since (`--throttle`, `--daemon`,
     /// `--op` apply to one launch only).
     pub fn settings_to_remember(&self) -> Settings {
-        let (was, flagged) = (&self.launch.remembered, &self.launch.launched);
+        let (was, flagged) = (&self.one_off.remembered, &self.one_off.launched);
         let mut s = self.settings.clone();
         if s.op == flagged.op {
             s.op = was.op;
@@ -357,7 +352,7 @@ impl RipcordApp {
     fn can_save_manifest(&self) -> bool {
         self.run
             .as_ref()
-            .is_some_and(|r| !r.is_active() && r.op_name == "hash")
+            .is_some_and(|r| !r.is_active() && r.op == OpKind::Hash)
             && self
                 .rows
                 .iter()
@@ -493,7 +488,7 @@ impl RipcordApp {
                 return;
             }
         };
-        let op_name = spec.op.name();
+        let op = spec.op.kind();
         for r in &mut self.rows {
             r.state = FileState::Queued;
             r.done_bytes = 0;
@@ -503,7 +498,7 @@ impl RipcordApp {
         let wake = repaint_waker(Arc::clone(&self.ctx));
         match Job::start(spec, Some(wake)) {
             Ok(job) => {
-                self.run = Some(Run::new(job, op_name));
+                self.run = Some(Run::new(job, op));
                 self.message = None;
             }
             Err(e) => self.message = Some(format!("Cannot start: {e}")),

@@ -5,8 +5,8 @@ use std::time::Duration;
 use egui::{Context, Id};
 
 use super::Action;
-use super::run::human_duration;
 use crate::engine::Busy;
+use crate::units::human_duration;
 
 /// After this long, name the files that hold the close up and offer "Exit now".
 pub const STUCK_AFTER: Duration = Duration::from_secs(5);

@@ -21,8 +21,6 @@ use std::sync::Arc;
 
 pub use app::RipcordApp;
 
-use crate::cli::args::GuiArgs;
-
 /// The window's title.
 pub const TITLE: &str = "Ripcord";
 const ICON_PNG: &[u8] = include_bytes!("../../assets/ripcord.png");
@@ -68,8 +66,24 @@ pub enum Action {
     ExitNow,
 }
 
+/// How this launch of the window starts: the paths to list and choices that hold for this
+/// launch only (never remembered as settings). `main` builds it from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The operation to select.
+    pub op: Option<crate::ops::kind::OpKind>,
+    /// Tick "Daemon mode".
+    pub daemon: bool,
+    /// Start the job at once.
+    pub start: bool,
+    /// Turn the throttle on at this total rate, in bytes per second.
+    pub throttle: Option<u64>,
+    /// Files and folders to list.
+    pub paths: Vec<std::path::PathBuf>,
+}
+
 /// Opens the window and returns the exit status when it closes.
-pub fn run(args: GuiArgs) -> i32 {
+pub fn run(args: Launch) -> i32 {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title(TITLE)
         .with_app_id("ripcord")

@@ -8,42 +8,16 @@ use serde::{Deserialize, Serialize};
 use crate::cancel::Reason;
 use crate::engine::{JobSpec, Operation};
 use crate::ops::hash::Algo;
+use crate::ops::kind::OpKind;
 
-/// The operation picked in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum OpChoice {
-    /// Checksums.
-    #[default]
-    Hash,
-    /// Verify manifests.
-    Verify,
-    /// zstd compress.
-    Compress,
-    /// zstd decompress.
-    Decompress,
-    /// Copy.
-    Copy,
-}
-
-impl OpChoice {
-    /// All choices, in menu order.
-    pub const ALL: [OpChoice; 5] = [
-        OpChoice::Hash,
-        OpChoice::Verify,
-        OpChoice::Compress,
-        OpChoice::Decompress,
-        OpChoice::Copy,
-    ];
-
-    /// The label shown.
-    pub fn label(self) -> &'static str {
-        match self {
-            OpChoice::Hash => "Checksum",
-            OpChoice::Verify => "Verify",
-            OpChoice::Compress => "Compress",
-            OpChoice::Decompress => "Decompress",
-            OpChoice::Copy => "Copy",
-        }
+/// The label the window shows for an operation.
+pub fn op_label(op: OpKind) -> &'static str {
+    match op {
+        OpKind::Hash => "Checksum",
+        OpKind::Verify => "Verify",
+        OpKind::Compress => "Compress",
+        OpKind::Decompress => "Decompress",
+        OpKind::Copy => "Copy",
     }
 }
 
@@ -52,7 +26,7 @@ impl OpChoice {
 #[serde(default)]
 pub struct Settings {
     /// The operation.
-    pub op: OpChoice,
+    pub op: OpKind,
     /// Checksum algorithm.
     pub algo: Algo,
     /// zstd level.
@@ -82,7 +56,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            op: OpChoice::Hash,
+            op: OpKind::Hash,
             algo: Algo::Sha256,
             level: 3,
             out_dir: None,
@@ -109,17 +83,15 @@ impl Settings {
     /// The operation these settings describe, or why it cannot run yet.
     pub fn operation(&self) -> Result<Operation, &'static str> {
         Ok(match self.op {
-            OpChoice::Hash => Operation::Hash { algo: self.algo },
-            OpChoice::Verify => Operation::Verify {
+            OpKind::Hash => Operation::Hash { algo: self.algo },
+            OpKind::Verify => Operation::Verify {
                 algo: None,
                 relative_to_manifest: true,
                 nul_lines: false,
             },
-            OpChoice::Compress => {
-                Operation::compress(self.level.clamp(1, 19), self.out_dir.clone())
-            }
-            OpChoice::Decompress => Operation::decompress(self.out_dir.clone()),
-            OpChoice::Copy => Operation::Copy {
+            OpKind::Compress => Operation::compress(self.level.clamp(1, 19), self.out_dir.clone()),
+            OpKind::Decompress => Operation::decompress(self.out_dir.clone()),
+            OpKind::Copy => Operation::Copy {
                 to: self
                     .copy_to
                     .clone()

@@ -3,21 +3,22 @@
 use egui::Ui;
 
 use super::Action;
-use super::model::{OpChoice, Settings};
+use super::model::Settings;
 use crate::ops::hash::Algo;
+use crate::ops::kind::OpKind;
 
 /// Draws the options. While a job runs only the throttle can change (it applies live).
 pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Action>) {
     ui.add_enabled_ui(!running, |ui| {
         ui.horizontal_wrapped(|ui| {
             ui.label("Operation:");
-            for op in OpChoice::ALL {
-                ui.selectable_value(&mut s.op, op, op.label());
+            for op in OpKind::ALL {
+                ui.selectable_value(&mut s.op, op, super::model::op_label(op));
             }
         });
         ui.horizontal_wrapped(|ui| {
             match s.op {
-                OpChoice::Hash => {
+                OpKind::Hash => {
                     egui::ComboBox::from_label("Algorithm")
                         .selected_text(s.algo.name())
                         .show_ui(ui, |ui| {
@@ -26,21 +27,21 @@ pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Acti
                             }
                         });
                 }
-                OpChoice::Verify => {
+                OpKind::Verify => {
                     ui.label("List checksum files (.sha256, .b3, SHA256SUMS…); names in them are relative to their folder.");
                 }
-                OpChoice::Compress | OpChoice::Decompress => {
-                    if s.op == OpChoice::Compress {
+                OpKind::Compress | OpKind::Decompress => {
+                    if s.op == OpKind::Compress {
                         ui.add(egui::Slider::new(&mut s.level, 1..=19).text("Level"));
                     }
                     folder_choice(ui, "Output:", "beside each file", &mut s.out_dir, Action::PickOutDir, actions);
                 }
-                OpChoice::Copy => {
+                OpKind::Copy => {
                     folder_choice(ui, "Copy to:", "(choose a folder)", &mut s.copy_to, Action::PickCopyTo, actions);
                     ui.checkbox(&mut s.copy_verify, "Verify after copy");
                 }
             }
-            if s.op != OpChoice::Hash && s.op != OpChoice::Verify {
+            if s.op != OpKind::Hash && s.op != OpKind::Verify {
                 ui.checkbox(&mut s.overwrite, "Overwrite existing");
             }
         });

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::engine::{Job, Summary};
+use crate::ops::kind::OpKind;
 
 /// Speed and ETA are measured over this much of the recent past: a throttle change or a
 /// slowdown shows within it, where an average over the whole run would hide it for minutes.
@@ -59,7 +60,7 @@ pub struct Run {
     /// The engine's handle; `None` once detached.
     pub job: Option<Job>,
     /// What the job was (for "Save manifest").
-    pub op_name: &'static str,
+    pub op: OpKind,
     started: Instant,
     paused_since: Option<Instant>,
     paused_total: Duration,
@@ -75,10 +76,10 @@ pub struct Run {
 
 impl Run {
     /// A run that started now.
-    pub fn new(job: Job, op_name: &'static str) -> Self {
+    pub fn new(job: Job, op: OpKind) -> Self {
         Run {
             job: Some(job),
-            op_name,
+            op,
             started: Instant::now(),
             paused_since: None,
             paused_total: Duration::ZERO,
@@ -161,18 +162,6 @@ pub fn speed(bytes: u64, active: Duration) -> f64 {
 /// Estimated time left at `speed`.
 pub fn eta(done: u64, total: u64, speed: f64) -> Option<Duration> {
     (speed > 0.0 && total > done).then(|| Duration::from_secs_f64((total - done) as f64 / speed))
-}
-
-/// "1 h 02 min", "3 min 05 s", "12.3 s".
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
 }
 
 #[cfg(test)]

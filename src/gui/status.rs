@@ -2,11 +2,11 @@
 
 use egui::{RichText, Ui};
 
-use super::run::{Run, eta, human_duration, speed};
+use super::run::{Run, eta, speed};
 
 /// Files per second worth showing beside the bytes: many small files.
 const SHOW_FILES_PER_SEC: f64 = 2.0;
-use crate::cli::units::human_bytes;
+use crate::units::{human_bytes, human_duration};
 
 /// Totals over the rows.
 pub struct Totals {

@@ -5,7 +5,7 @@ use egui::{Color32, RichText, Ui};
 
 use super::Action;
 use super::model::{FileState, Row, RowResult};
-use crate::cli::units::human_bytes;
+use crate::units::human_bytes;
 
 const ROW_HEIGHT: f32 = 22.0;
 const NAME_WIDTH: f32 = 320.0;

@@ -225,8 +225,8 @@ fn merge_down(stack: &mut Vec<ChainingValue>, units: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cancel::throttle::Throttle;
     use crate::cancel::{CancelToken, Reason};
-    use crate::engine::throttle::Throttle;
     use std::sync::atomic::AtomicU64;
 
     fn data(len: usize) -> Vec<u8> {

@@ -74,9 +74,11 @@ struct Guard {
 
 static GUARD: OnceLock<Option<Guard>> = OnceLock::new();
 
-/// Installs the SIGBUS handler once; `None` if that failed (then nothing is mapped).
-fn guard() -> Option<&'static Guard> {
-    GUARD
+/// Installs the SIGBUS guard, once per process, from [`crate::init_engine`]: a process-wide
+/// choice made at start-up, never as a side effect of a job. Until it is installed (or if
+/// installing failed) nothing is mapped and inputs are read instead.
+pub(crate) fn install_guard() {
+    let ready = GUARD
         .get_or_init(|| {
             // SAFETY: sysconf has no preconditions.
             let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -89,21 +91,31 @@ fn guard() -> Option<&'static Guard> {
             }
             Some(Guard { page, previous })
         })
-        .as_ref()
-        .filter(|_| install())
+        .is_some();
+    if ready {
+        INSTALLED.get_or_init(install);
+    }
 }
 
-/// Points SIGBUS at [`on_sigbus`] (once; the result is remembered).
+/// Whether the handler was installed (set once, by [`install_guard`]).
+static INSTALLED: OnceLock<bool> = OnceLock::new();
+
+/// The guard, if [`install_guard`] installed it.
+fn guard() -> Option<&'static Guard> {
+    GUARD
+        .get()?
+        .as_ref()
+        .filter(|_| INSTALLED.get() == Some(&true))
+}
+
+/// Points SIGBUS at [`on_sigbus`].
 fn install() -> bool {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    *INSTALLED.get_or_init(|| {
-        // SAFETY: a zeroed sigaction with the fields below set is a valid action.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_sigbus as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        // SAFETY: installs a handler that only touches atomics and makes raw syscalls.
-        unsafe { libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) == 0 }
-    })
+    // SAFETY: a zeroed sigaction with the fields below set is a valid action.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_sigbus as *const () as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: installs a handler that only touches atomics and makes raw syscalls.
+    unsafe { libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) == 0 }
 }
 
 /// The SIGBUS handler: async-signal-safe (atomics, `mmap`, `sigaction`, `raise` only).
@@ -474,6 +486,7 @@ mod tests {
     #[test]
     fn a_fault_with_the_size_unchanged_is_an_io_error_seen_after_the_read() {
         use std::io::Write;
+        crate::init_engine();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let len = 4 * MAP_MIN_BYTES as usize;

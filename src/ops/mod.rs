@@ -5,8 +5,9 @@
 pub mod blake3_tree;
 pub mod copy;
 pub mod hash;
+pub mod kind;
 pub mod manifest;
-mod mapped;
+pub(crate) mod mapped;
 pub mod md5;
 pub mod pipe;
 pub mod stream;
@@ -16,8 +17,8 @@ pub mod zstd;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cancel::throttle::Throttle;
 use crate::cancel::{CancelToken, Cancelled, Reason};
-use crate::engine::throttle::Throttle;
 use crate::error::Error;
 
 /// Why an operation on one file did not finish.

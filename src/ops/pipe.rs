@@ -448,8 +448,8 @@ impl Drop for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cancel::throttle::Throttle;
     use crate::cancel::{CancelToken, Reason};
-    use crate::engine::throttle::Throttle;
     use std::sync::atomic::AtomicU64;
 
     fn data(len: usize) -> Vec<u8> {

@@ -7,8 +7,9 @@ use super::RipcordApp;
 use crate::cancel::Reason;
 use crate::engine::{Event, Outcome, Summary};
 use crate::gui::model::{FileState, Row, RowResult};
-use crate::gui::run::human_duration;
 use crate::gui::status::Totals;
+use crate::ops::kind::OpKind;
+use crate::units::human_duration;
 
 impl RipcordApp {
     fn place_row(&mut self, id: usize, path: PathBuf, size: u64) -> Option<&mut Row> {
@@ -30,7 +31,7 @@ impl RipcordApp {
         job.rearm_wake();
         let events: Vec<Event> = job.events().try_iter().collect();
         let progress = job.progress();
-        let verify = run.op_name == "verify";
+        let verify = run.op == OpKind::Verify;
         let mut finished = None;
         let mut ids_seen = run.ids_seen;
         for ev in events {
@@ -116,7 +117,7 @@ impl RipcordApp {
                 ms(summary.stop_latency),
             ),
             // sha256sum -c's words.
-            None if run.op_name == "verify" => format!(
+            None if run.op == OpKind::Verify => format!(
                 "Finished: {} OK, {} FAILED, {} could not be read in {}",
                 summary.done - summary.mismatched,
                 summary.mismatched,

@@ -1,5 +1,6 @@
-//! Parsing of human units on the command line: durations (`30s`, `1m30s`, `500ms`) and rates
-//! (`50MB/s`, `1.5GiB/s`, `800k`).
+//! Sizes, rates and durations as people write and read them — parsed from the command
+//! line (`30s`, `1m30s`, `500ms`; `50MB/s`, `1.5GiB/s`, `800k`) and shown by both front ends
+//! (`1.5 GiB`, `3 min 05 s`). One module, so the CLI and the window say the same.
 
 use std::time::Duration;
 
@@ -98,6 +99,18 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// "1 h 02 min", "3 min 05 s", "12.3 s".
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
