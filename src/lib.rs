@@ -5,6 +5,8 @@
 //! [`engine`] runs it on worker threads that call the [`ops`] chunk by chunk under a
 //! [`cancel::CancelToken`], outputs go through [`output::AtomicOutput`], and events come back.
 
+#![warn(missing_docs)]
+
 pub mod cancel;
 pub mod cli;
 pub mod engine;

@@ -82,6 +82,7 @@ pub struct HashArgs {
     /// If cancelled, still write the finished lines to -o FILE, marked partial.
     #[arg(long, requires = "output")]
     pub keep_partial: bool,
+    /// Options every job takes.
     #[command(flatten)]
     pub common: Common,
     /// Files and folders; `-` or none: standard input.
@@ -114,6 +115,7 @@ pub struct VerifyArgs {
     /// Resolve names relative to the manifest's folder instead of the current one.
     #[arg(long)]
     pub relative: bool,
+    /// Options every job takes.
     #[command(flatten)]
     pub common: Common,
     /// Manifests (GNU, BSD-tag, OpenSSL or b3sum format); `-` or none: standard input.
@@ -154,8 +156,10 @@ pub struct CompressArgs {
     /// Write outputs here (mirroring folders) instead of beside the sources.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Options shared with the zstd command line.
     #[command(flatten)]
     pub zstd: ZstdCommon,
+    /// Options every job takes.
     #[command(flatten)]
     pub common: Common,
     /// Files and folders.
@@ -172,8 +176,10 @@ pub struct DecompressArgs {
     /// Check the files (content checksums included) without writing anything, as `zstd -t`.
     #[arg(short = 't', long, conflicts_with_all = ["out_dir", "output", "stdout", "rm"])]
     pub test: bool,
+    /// Options shared with the zstd command line.
     #[command(flatten)]
     pub zstd: ZstdCommon,
+    /// Options every job takes.
     #[command(flatten)]
     pub common: Common,
     /// .zst files and folders holding them.
@@ -190,6 +196,7 @@ pub struct CopyArgs {
     /// Hash both sides after copying; a mismatch fails the file.
     #[arg(long)]
     pub verify: bool,
+    /// Options every job takes.
     #[command(flatten)]
     pub common: Common,
     /// Files and folders.

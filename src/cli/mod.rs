@@ -337,13 +337,11 @@ fn write_manifest(
             );
             return code;
         }
-        body.extend_from_slice(
-            format!(
-                "# partial: cancelled ({reason}); {} of the files are listed\n",
-                reporter.manifest_lines
-            )
-            .as_bytes(),
-        );
+        body.extend_from_slice(&crate::ops::manifest::partial_header(
+            reason,
+            reporter.manifest_lines,
+            None,
+        ));
     }
     body.append(&mut reporter.manifest);
     let written = out

@@ -376,14 +376,11 @@ impl RipcordApp {
             .and_then(|r| r.finished.as_ref())
             .and_then(|s| s.cancel_reason)
         {
-            body.extend_from_slice(
-                format!(
-                    "# partial: cancelled ({reason}); {} of {} files are listed\n",
-                    lines.len(),
-                    self.rows.len()
-                )
-                .as_bytes(),
-            );
+            body.extend_from_slice(&crate::ops::manifest::partial_header(
+                reason,
+                lines.len(),
+                Some(self.rows.len()),
+            ));
         }
         for l in lines {
             body.extend_from_slice(&l);

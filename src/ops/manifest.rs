@@ -25,6 +25,14 @@ pub enum Style {
     Tag,
 }
 
+/// The comment that opens a manifest saved after a cancel: what it lists is only part of the
+/// job, and says why. One wording for the command line and the window; `sha256sum -c` and
+/// `verify` skip it as a comment.
+pub fn partial_header(reason: crate::cancel::Reason, listed: usize, of: Option<usize>) -> Vec<u8> {
+    let of = of.map_or_else(|| "the files".to_string(), |n| format!("{n} files"));
+    format!("# partial: cancelled ({reason}); {listed} of {of} are listed\n").into_bytes()
+}
+
 /// The bytes of a name as the tool for `algo` prints them.
 fn name_bytes(path: &Path, algo: Algo) -> Vec<u8> {
     if algo == Algo::Blake3 {

@@ -109,12 +109,13 @@ macro_rules! step {
 /// on the critical chain (measured: 1.13× `md5sum`'s time instead of ≤ 1.0×).
 #[inline(always)]
 fn opaque(mut v: u32) -> u32 {
-    // SAFETY (both): an empty asm block executes nothing; it only takes and returns a register.
     #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    // SAFETY: an empty asm block executes nothing; it only takes and returns a register.
     unsafe {
         std::arch::asm!("/* {0:e} */", inout(reg) v, options(pure, nomem, nostack, preserves_flags));
     }
     #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above, an empty asm block that only takes and returns a register.
     unsafe {
         std::arch::asm!("/* {0:w} */", inout(reg) v, options(pure, nomem, nostack, preserves_flags));
     }
