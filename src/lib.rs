@@ -1,9 +1,30 @@
 //! Ripcord: long file jobs — checksums, verification, zstd, copying — on background threads
 //! that stop, cleanly and at once, when asked.
 //!
-//! Layers, one way: a front end ([`cli`], `gui`) builds a [`engine::JobSpec`], the
-//! [`engine`] runs it on worker threads that call the [`ops`] chunk by chunk under a
-//! [`cancel::CancelToken`], outputs go through [`output::AtomicOutput`], and events come back.
+//! # The crate map
+//!
+//! Layers from the bottom; imports only go down (`ops` knows nothing of `engine`, `gui`
+//! nothing of `cli`):
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`cancel`] | the stop signal: flag, wakeable wait, pause, children, first reason, deadline; the job's throttle, which waits on it |
+//! | [`units`] | sizes, rates and durations, parsed and shown, for both front ends |
+//! | [`output`] | atomic outputs (whole under their final name or absent) and the background closer |
+//! | [`ops`] | one module per operation, each a loop over chunks that checks the token; the fieldless [`ops::kind::OpKind`]; manifests; mapped and streamed inputs; helpers for writes |
+//! | [`engine`] | jobs: the walker, the workers, events, progress, join / join with a limit / detach |
+//! | [`cli`], [`gui`] | the front ends: they build a [`engine::JobSpec`], read [`engine::Event`]s, and own their words |
+//!
+//! Data flows one way: a front end describes a job, the engine runs it on worker threads
+//! that call the ops chunk by chunk under a [`cancel::CancelToken`], outputs go through
+//! [`output::AtomicOutput`], and events come back. Process-wide choices are made once, by
+//! [`init`], from `main`.
+//!
+//! Where the contracts are tested: `tests/cancel_contract.rs` (stopping), `tests/trust.rs`
+//! and `tests/fault_matrix.rs` (true results, loud failures, nothing lost),
+//! `tests/output_contract*.rs` (outputs whole or absent), `tests/cli*.rs` (against
+//! coreutils, b3sum and zstd), `tests/window.rs` (the window, headless and real); the loom
+//! models of the stop signal in `src/cancel/loom_models.rs`.
 
 #![warn(missing_docs)]
 

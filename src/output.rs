@@ -87,9 +87,6 @@ impl AtomicOutput {
             _ => {}
         }
         sweep_once(&dir);
-        // The space of outputs discarded just before must be free before this one is
-        // written, or on a full disk every file after a failed one would fail too.
-        wait_for_discards();
         let (file, temp) = if std::env::var_os(NO_TMPFILE_ENV).is_some() {
             create_named(&dir, final_path)?
         } else {
@@ -206,35 +203,35 @@ fn close_later(file: File) {
     drop_later(Box::new(Discarded(file)));
 }
 
-/// Discarded outputs whose data the closer has not freed yet, and a wake for those waiting
-/// until it has.
-static DISCARDS: (Mutex<usize>, std::sync::Condvar) = (Mutex::new(0), std::sync::Condvar::new());
+/// Discarded outputs whose data the closer has not freed yet.
+static DISCARDS: Mutex<usize> = Mutex::new(0);
 
 /// Longest a new output waits for earlier discards to be freed; past it, it goes ahead (a
 /// closer stuck in the kernel must not stop the job).
 const DISCARD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn lock_discards() -> std::sync::MutexGuard<'static, usize> {
-    DISCARDS.0.lock().unwrap_or_else(PoisonError::into_inner)
+    DISCARDS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits until every discarded output's space is released. The closer runs in the idle
-/// class, so while workers keep both cores busy it may not run at all: waiting here hands
-/// it a core.
-fn wait_for_discards() {
+/// Waits until every discarded output's space is released, so that on a full disk the file
+/// after a failed one finds the space it left. The closer runs in the idle class, so while
+/// workers keep both cores busy it may not run at all: waiting here hands it a core. A
+/// worker calls this before creating an output; the wait is on its token, in steps of
+/// [`DISCARD_POLL`], so a cancel ends it at once.
+pub fn wait_for_discards(
+    token: &crate::cancel::CancelToken,
+) -> Result<(), crate::cancel::Cancelled> {
     let end = std::time::Instant::now() + DISCARD_WAIT;
-    let mut pending = lock_discards();
-    while *pending > 0 {
-        let now = std::time::Instant::now();
-        if now >= end {
-            return;
-        }
-        pending = match DISCARDS.1.wait_timeout(pending, end - now) {
-            Ok((g, _)) => g,
-            Err(p) => p.into_inner().0,
-        };
+    while *lock_discards() > 0 && std::time::Instant::now() < end {
+        token.wait_timeout(DISCARD_POLL)?;
     }
+    Ok(())
 }
+
+/// How often [`wait_for_discards`] looks again (the closer's progress has no wake of its own
+/// that a token's wait could also watch).
+const DISCARD_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A discarded output, unnamed already. Its data is freed by truncating it rather than by
 /// the last close: helpers (a writer, a copy step) may hold duplicates of the descriptor,
@@ -248,7 +245,6 @@ impl Drop for Discarded {
         let _ = self.0.set_len(0);
         let mut pending = lock_discards();
         *pending = pending.saturating_sub(1);
-        DISCARDS.1.notify_all();
     }
 }
 

@@ -40,6 +40,7 @@ pub fn copy(
 ) -> Result<Copied, Stop> {
     let mut input = File::open(src).map_err(|e| Error::io(src, "open", e))?;
     let meta = input.metadata().map_err(|e| Error::io(src, "read", e))?;
+    crate::output::wait_for_discards(ctx.token)?;
     let mut out = AtomicOutput::create(dest, overwrite)?;
     if verify {
         let mut hasher = Hasher::new(Algo::Blake3);

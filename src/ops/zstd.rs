@@ -101,7 +101,7 @@ pub fn compress(
     let mut input = File::open(src).map_err(|e| Error::io(src, "open", e))?;
     let meta = input.metadata().map_err(|e| Error::io(src, "read", e))?;
     let size = meta.len();
-    let mut sink = Sink::new(to, overwrite)?;
+    let mut sink = Sink::new(to, overwrite, ctx)?;
     let dest = sink.name();
     let werr = |e| Error::io(&dest, "write", e);
     let mut enc = Encoder::new(opts.level).map_err(werr)?;
@@ -144,9 +144,10 @@ enum Sink {
 }
 
 impl Sink {
-    fn new(to: To<'_>, overwrite: bool) -> Result<Sink, Error> {
+    fn new(to: To<'_>, overwrite: bool, ctx: &Ctx) -> Result<Sink, Stop> {
         Ok(match to {
             To::File(dest) => {
+                crate::output::wait_for_discards(ctx.token)?;
                 let out = AtomicOutput::create(dest, overwrite)?;
                 Sink::File {
                     writer: Writer::new(&out),
@@ -459,7 +460,7 @@ pub fn decompress(
     if got < 4 || (head != ZSTD_MAGIC && !skippable) {
         return Err(Error::invalid(src, "not in zstd format").into());
     }
-    let mut sink = Sink::new(to, overwrite)?;
+    let mut sink = Sink::new(to, overwrite, ctx)?;
     // Freeing the decoder's window and buffers unmaps memory: not on the worker.
     let mut dec = FreeLater::new(Decoder::new().map_err(rerr)?);
     if let Some(log) = long {
