@@ -31,7 +31,7 @@ pub struct Manifest {
     pub entries: Vec<Entry>,
     /// Lines that were neither entries, comments nor blank.
     pub malformed: usize,
-    /// The numbers (from 1) of the first [`MALFORMED_LISTED`] of those lines.
+    /// The numbers (from 1) of the first thousand of those lines.
     pub malformed_lines: Vec<usize>,
 }
 
