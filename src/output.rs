@@ -218,7 +218,7 @@ fn lock_discards() -> std::sync::MutexGuard<'static, usize> {
 /// after a failed one finds the space it left. The closer runs in the idle class, so while
 /// workers keep both cores busy it may not run at all: waiting here hands it a core. A
 /// worker calls this before creating an output; the wait is on its token, in steps of
-/// [`DISCARD_POLL`], so a cancel ends it at once.
+/// `DISCARD_POLL` (1 ms), so a cancel ends it at once.
 pub fn wait_for_discards(
     token: &crate::cancel::CancelToken,
 ) -> Result<(), crate::cancel::Cancelled> {
@@ -287,7 +287,7 @@ pub(crate) fn start_closer() {
     drop_later(Box::new(()));
 }
 
-/// Drops `thing` on a background thread (started once: by [`start_closer`] at start-up, or
+/// Drops `thing` on a background thread (started once: by `start_closer` at start-up, or
 /// here on first use where nobody did), or here if it cannot be started.
 /// For what is slow to free after a cancel: a discarded output (the kernel frees its data on
 /// the last close), a compressor's buffers, a mapped window (unmapping waits for the

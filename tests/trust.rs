@@ -203,18 +203,10 @@ fn a_dash_or_no_path_reads_standard_input() {
     let tmp = tempdir();
     let dir = tmp.path();
     write_file(&dir.join("a"), &random_bytes(300_000, 7));
-    let theirs = Command::new("sha256sum")
-        .stdin(File::open(dir.join("a")).unwrap())
-        .output()
-        .unwrap()
-        .stdout;
+    let a = dir.join("a");
+    let theirs = with_stdin(dir, "sha256sum", &[], &a).stdout;
     for args in [&["hash", "-"][..], &["hash"][..]] {
-        let out = Command::new(bin())
-            .current_dir(dir)
-            .args(args)
-            .stdin(File::open(dir.join("a")).unwrap())
-            .output()
-            .unwrap();
+        let out = with_stdin(dir, &bin(), args, &a);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -223,28 +215,19 @@ fn a_dash_or_no_path_reads_standard_input() {
         );
         assert_same_bytes(&out.stdout, &theirs, "stdin");
     }
-    let b3 = Command::new("b3sum")
-        .stdin(File::open(dir.join("a")).unwrap())
-        .output()
-        .unwrap()
-        .stdout;
-    let out = Command::new(bin())
-        .current_dir(dir)
-        .args(["hash", "-a", "blake3", "-"])
-        .stdin(File::open(dir.join("a")).unwrap())
-        .output()
-        .unwrap();
+    let b3 = with_stdin(dir, "b3sum", &[], &a).stdout;
+    let out = with_stdin(dir, &bin(), &["hash", "-a", "blake3", "-"], &a);
     assert_same_bytes(&out.stdout, &b3, "stdin blake3");
 
     // verify reads its manifest from stdin.
     let m = tool(dir, "md5sum", ["a"]).stdout;
     write_file(&dir.join("f.md5"), &m);
-    let out = Command::new(bin())
-        .current_dir(dir)
-        .args(["verify", "-a", "md5", "-"])
-        .stdin(File::open(dir.join("f.md5")).unwrap())
-        .output()
-        .unwrap();
+    let out = with_stdin(
+        dir,
+        &bin(),
+        &["verify", "-a", "md5", "-"],
+        &dir.join("f.md5"),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -252,6 +235,16 @@ fn a_dash_or_no_path_reads_standard_input() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"a: OK\n");
+}
+
+/// `program ARGS < input`, run in `dir`.
+fn with_stdin(dir: &Path, program: &str, args: &[&str], input: &Path) -> std::process::Output {
+    Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .stdin(File::open(input).unwrap())
+        .output()
+        .unwrap()
 }
 
 // 4. A b3sum manifest that is not named *.b3.
