@@ -226,14 +226,11 @@ fn one_at_a_time(z: &args::ZstdCommon, common: &mut Common) {
 }
 
 /// A library error as the command line says it: the facts, and what to type about them.
+/// (An existing output is always reported as [`crate::error::Error::Exists`] itself, never
+/// wrapped for its input.)
 pub(crate) fn in_cli_words(e: &crate::error::Error) -> String {
     match e {
         crate::error::Error::Exists { .. } => format!("{e} (use --force to overwrite)"),
-        crate::error::Error::Output { cause, .. }
-            if matches!(**cause, crate::error::Error::Exists { .. }) =>
-        {
-            format!("{e} (use --force to overwrite)")
-        }
         _ => e.to_string(),
     }
 }

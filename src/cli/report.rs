@@ -356,11 +356,7 @@ impl Reporter {
         }
         let name = String::from_utf8_lossy(s.path.as_os_str().as_bytes()).into_owned();
         // coreutils' words, with the algorithm when the flag or the name says it.
-        let algo = algo.or_else(|| {
-            s.path
-                .file_name()
-                .and_then(|n| Algo::from_manifest_name(&n.to_string_lossy()))
-        });
+        let algo = crate::ops::verify::manifest_algo(&s.path, algo);
         let what = algo.map_or_else(
             || "checksum".to_string(),
             |a| format!("{} checksum", a.tag()),

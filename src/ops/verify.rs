@@ -47,16 +47,22 @@ pub struct ReadManifest {
     pub nul_lines: bool,
 }
 
+/// The algorithm of a manifest's GNU-style lines: `forced` (`-a`), else what its name says
+/// (`SHA256SUMS`, `x.b3`); `None` leaves it to each line's digest length.
+pub fn manifest_algo(path: &Path, forced: Option<Algo>) -> Option<Algo> {
+    forced.or_else(|| {
+        path.file_name()
+            .and_then(|n| Algo::from_manifest_name(&n.to_string_lossy()))
+    })
+}
+
 /// Reads a manifest (`-`: standard input). Stops at once when `token` is cancelled.
 pub fn read_manifest(
     path: &Path,
     how: ReadManifest,
     token: &CancelToken,
 ) -> Result<Manifest, Stop> {
-    let guess = how.algo.or_else(|| {
-        path.file_name()
-            .and_then(|n| Algo::from_manifest_name(&n.to_string_lossy()))
-    });
+    let guess = manifest_algo(path, how.algo);
     let mut manifest = Manifest::default();
     let mut on_line = |number: usize, body: &[u8]| match parse_line(body, guess) {
         Line::Entry(e) => manifest.entries.push(e),

@@ -168,14 +168,9 @@ impl RipcordApp {
 /// window has no `--force`; it has a checkbox).
 fn in_window_words(e: &crate::error::Error) -> String {
     use crate::error::Error;
+    // An existing output is always reported as `Exists` itself, never wrapped for its input.
     match e {
         Error::Exists { .. } => "exists — tick Overwrite existing".into(),
-        Error::Output { cause, .. } if matches!(**cause, Error::Exists { .. }) => {
-            format!(
-                "{} exists — tick Overwrite existing",
-                cause.path().display()
-            )
-        }
         _ => e.reason(),
     }
 }
