@@ -789,3 +789,47 @@ fn a_deadline_stops_a_stream_to_stdout() {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(names(dir), vec!["big"]);
 }
+
+/// Item 7: a SIGBUS sent with `kill` is not a fault in a mapped window (its `si_addr` is no
+/// address), so the handler must not swallow it: with no earlier handler, the process dies
+/// of SIGBUS as it would without Ripcord's handler, even while windows are mapped.
+#[test]
+fn a_sigbus_sent_by_kill_is_not_swallowed() {
+    let dir = tempdir();
+    fs::write(dir.path().join("big"), vec![7u8; 64 << 20]).unwrap();
+    let mut child = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["hash", "--throttle", "4MiB/s", "big"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the first window to be mapped and read under the throttle.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "ended before the signal"
+    );
+    let sent = Command::new("kill")
+        .args(["-BUS", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("a sent SIGBUS was swallowed: the hash ran on");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(libc_sigbus()), "{status:?}");
+}
+
+fn libc_sigbus() -> i32 {
+    // SIGBUS is 7 on x86 and ARM Linux.
+    7
+}

@@ -397,3 +397,243 @@ fn loom_wake_rearm_loses_no_event() {
 fn loom_wake_rearm_by_store_can_lose_an_event() {
     wake_rearm_model(Rearm::Store);
 }
+
+// ---------------------------------------------------------------------------------------
+// 6. A small engine (src/engine/walk.rs, worker.rs and `Job::skip`), its protocol copied
+//    onto loom's primitives: the crossbeam task channel becomes a Mutex+Condvar queue, and
+//    `select!` on the cancel channel becomes the canceller's notify under the queue's lock.
+
+/// Which final event a file got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Final {
+    Done,
+    Cancelled(Reason),
+}
+
+/// What the front end receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ev {
+    Final(usize, Final),
+    Finished,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: std::collections::VecDeque<usize>,
+    /// The walker is done (the channel's sender dropped).
+    closed: bool,
+}
+
+/// The engine's shared state, the parts the final-event rule depends on.
+struct MiniEngine {
+    token: CancelToken,
+    queue: Mutex<Queue>,
+    ready: loom::sync::Condvar,
+    file_tokens: Mutex<std::collections::HashMap<usize, CancelToken>>,
+    skip_requests: Mutex<std::collections::HashSet<usize>>,
+    events: Mutex<Vec<Ev>>,
+    alive: Mutex<usize>,
+    /// Files the walker queued (gave an id).
+    queued: Mutex<usize>,
+}
+
+impl MiniEngine {
+    fn new(workers: usize) -> Self {
+        MiniEngine {
+            token: CancelToken::new(),
+            queue: Mutex::default(),
+            ready: loom::sync::Condvar::new(),
+            file_tokens: Mutex::default(),
+            skip_requests: Mutex::default(),
+            events: Mutex::default(),
+            alive: Mutex::new(workers + 1),
+            queued: Mutex::new(0),
+        }
+    }
+
+    /// `Job::cancel` plus the cancel channel's wake of a worker blocked in `select!`.
+    fn cancel(&self) {
+        self.token.cancel(Reason::User);
+        let _q = lock(&self.queue);
+        self.ready.notify_all();
+    }
+
+    /// `Job::skip`: cancel the file's token if it runs, else leave a request.
+    fn skip(&self, id: usize) {
+        let tokens = lock(&self.file_tokens);
+        match tokens.get(&id) {
+            Some(t) => {
+                t.cancel(Reason::Skip);
+            }
+            None => {
+                lock(&self.skip_requests).insert(id);
+            }
+        }
+    }
+
+    fn emit(&self, ev: Ev) {
+        lock(&self.events).push(ev);
+    }
+
+    /// Whatever is still queued once the job is cancelled ends here.
+    fn drain_cancelled(&self) {
+        if let Some(reason) = self.token.reason() {
+            while let Some(id) = lock(&self.queue).tasks.pop_front() {
+                self.emit(Ev::Final(id, Final::Cancelled(reason)));
+            }
+        }
+    }
+
+    fn thread_exit(&self) {
+        let mut alive = lock(&self.alive);
+        *alive -= 1;
+        if *alive == 0 {
+            self.emit(Ev::Finished);
+        }
+    }
+
+    /// `walk::run`: queue the files unless cancelled, close, drain, exit.
+    fn walker(&self, files: usize) {
+        for id in 0..files {
+            if self.token.is_cancelled() {
+                break;
+            }
+            *lock(&self.queued) += 1;
+            lock(&self.queue).tasks.push_back(id);
+            self.ready.notify_one();
+        }
+        lock(&self.queue).closed = true;
+        self.ready.notify_all();
+        self.drain_cancelled();
+        self.thread_exit();
+    }
+
+    /// `worker::run` and `worker::process`.
+    fn worker(&self) {
+        loop {
+            if self.token.is_cancelled() {
+                break;
+            }
+            let task = {
+                let mut q = lock(&self.queue);
+                loop {
+                    if let Some(id) = q.tasks.pop_front() {
+                        break Some(id);
+                    }
+                    if q.closed || self.token.is_cancelled() {
+                        break None;
+                    }
+                    q = self
+                        .ready
+                        .wait(q)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            };
+            let Some(id) = task else { break };
+            let token = {
+                let mut tokens = lock(&self.file_tokens);
+                if lock(&self.skip_requests).remove(&id) {
+                    drop(tokens);
+                    self.emit(Ev::Final(id, Final::Cancelled(Reason::Skip)));
+                    continue;
+                }
+                let t = self.token.child();
+                tokens.insert(id, t.clone());
+                t
+            };
+            // The operation: it ends cancelled if its token was cancelled by the time it
+            // looks (a check per chunk), else done.
+            let end = match token.check() {
+                Ok(()) => Final::Done,
+                Err(Cancelled(reason)) => Final::Cancelled(reason),
+            };
+            lock(&self.file_tokens).remove(&id);
+            self.emit(Ev::Final(id, end));
+        }
+        self.drain_cancelled();
+        self.thread_exit();
+    }
+}
+
+/// Runs a two-file engine with `workers` workers while the main thread cancels the job
+/// and/or skips file 0, then checks the final-event rule.
+fn small_engine_model(workers: usize, cancel: bool, skip: bool) {
+    model(move || {
+        const FILES: usize = 2;
+        let e = loom::sync::Arc::new(MiniEngine::new(workers));
+        let mut threads = Vec::new();
+        let w = loom::sync::Arc::clone(&e);
+        threads.push(thread::spawn(move || w.walker(FILES)));
+        for _ in 0..workers {
+            let w = loom::sync::Arc::clone(&e);
+            threads.push(thread::spawn(move || w.worker()));
+        }
+        if skip {
+            e.skip(0);
+        }
+        if cancel {
+            e.cancel();
+        }
+        for t in threads {
+            join(t);
+        }
+        let events = lock(&e.events).clone();
+        assert_eq!(*lock(&e.alive), 0, "every thread ended");
+        assert_eq!(
+            events.last(),
+            Some(&Ev::Finished),
+            "Finished is last: {events:?}"
+        );
+        assert_eq!(
+            events.iter().filter(|ev| **ev == Ev::Finished).count(),
+            1,
+            "one Finished: {events:?}"
+        );
+        let finals: Vec<(usize, Final)> = events
+            .iter()
+            .filter_map(|ev| match ev {
+                Ev::Final(id, f) => Some((*id, *f)),
+                Ev::Finished => None,
+            })
+            .collect();
+        let queued = *lock(&e.queued);
+        if !cancel {
+            assert_eq!(
+                queued, FILES,
+                "without a cancel the walker queues every file"
+            );
+        }
+        for id in 0..FILES {
+            let mine: Vec<_> = finals.iter().filter(|(i, _)| *i == id).collect();
+            // Every file that got an id gets exactly one final event; one the walker never
+            // queued (it saw the cancel first) gets none.
+            let want = usize::from(id < queued);
+            assert_eq!(mine.len(), want, "file {id}: {events:?}");
+        }
+        if !cancel && !skip {
+            assert!(finals.iter().all(|(_, f)| *f == Final::Done));
+        }
+        if !cancel && skip {
+            // A skip never touches the other file.
+            assert!(finals.contains(&(1, Final::Done)), "{events:?}");
+        }
+    });
+}
+
+/// One worker while the job is cancelled and file 0 skipped.
+#[test]
+fn loom_small_engine_one_worker_cancel_and_skip() {
+    small_engine_model(1, true, true);
+}
+
+/// Two workers racing for the queue while the job is cancelled.
+#[test]
+fn loom_small_engine_two_workers_cancel() {
+    small_engine_model(2, true, false);
+}
+
+/// Two workers racing for the queue while file 0 is skipped, and the job runs to its end.
+#[test]
+fn loom_small_engine_two_workers_skip() {
+    small_engine_model(2, false, true);
+}

@@ -178,6 +178,22 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
                 f(sig);
             }
         }
+        if code <= 0 {
+            // A handler written for faults (Rust's own stack-overflow handler is the usual
+            // previous one) resets SIGBUS to the default and returns, counting on the faulting
+            // instruction to raise it again. A sent signal has no instruction to re-run, so it
+            // would be lost: raise it again, to the default action it set.
+            // SAFETY: reads the current disposition into a zeroed sigaction, and re-sends the
+            // signal to this thread only when that is the default.
+            unsafe {
+                let mut now: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut now) == 0
+                    && now.sa_sigaction == libc::SIG_DFL
+                {
+                    libc::raise(sig);
+                }
+            }
+        }
         return;
     }
     // The default: restore it, so a fault re-runs the instruction and kills the process as
@@ -522,5 +538,73 @@ mod tests {
             matches!(&e, crate::error::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EIO)),
             "{e}"
         );
+    }
+
+    /// Item 7 of the trust issue, as a stress test: while one thread keeps faulting in a
+    /// window of a file that shrank, others keep claiming, filling and freeing slots with
+    /// windows of a file that did not. A handler that read a slot's bounds in two loads could
+    /// take a just-reused slot for the faulting window and map zeros over a healthy one; here
+    /// every healthy window must read its bytes whole every time, and every fault must be
+    /// claimed (a fault left unclaimed would kill the test process with SIGBUS).
+    #[test]
+    fn faults_racing_slot_reuse_never_touch_other_windows() {
+        use std::io::Write;
+        crate::init_engine();
+        let dir = tempfile::tempdir().unwrap();
+        let healthy = dir.path().join("healthy");
+        let len = 2 * MAP_MIN_BYTES as usize;
+        std::fs::File::create(&healthy)
+            .unwrap()
+            .write_all(&vec![1u8; len])
+            .unwrap();
+        let shrinking = dir.path().join("shrinking");
+        std::fs::File::create(&shrinking)
+            .unwrap()
+            .write_all(&vec![9u8; len])
+            .unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let churners: Vec<_> = (0..3)
+            .map(|_| {
+                let (path, stop) = (healthy.clone(), std::sync::Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let file = File::open(&path).unwrap();
+                    let mut rounds = 0u64;
+                    // Relaxed: a stop flag; the join below orders everything else.
+                    while !stop.load(Ordering::Relaxed) {
+                        let Some(w) = Window::map(&file, 0, len) else {
+                            continue;
+                        };
+                        let sum: u64 = w.bytes().iter().map(|&b| u64::from(b)).sum();
+                        assert_eq!(sum, len as u64, "a healthy window read zeros");
+                        assert!(!w.truncated(), "a healthy window was marked hit");
+                        rounds += 1;
+                    }
+                    rounds
+                })
+            })
+            .collect();
+        let file = File::open(&shrinking).unwrap();
+        let resize = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&shrinking)
+            .unwrap();
+        let mut faults = 0;
+        for _ in 0..200 {
+            let Some(w) = Window::map(&file, 0, len) else {
+                continue;
+            };
+            resize.set_len(0).unwrap();
+            let sum: u64 = w.bytes().iter().map(|&b| u64::from(b)).sum();
+            assert_eq!(sum, 0, "the faulting window reads zeros");
+            assert!(w.truncated());
+            faults += 1;
+            drop(w);
+            resize.set_len(len as u64).unwrap();
+        }
+        // Relaxed: see above.
+        stop.store(true, Ordering::Relaxed);
+        let rounds: u64 = churners.into_iter().map(|h| h.join().unwrap()).sum();
+        assert!(faults > 100, "only {faults} faults");
+        assert!(rounds > 0, "the healthy windows never ran");
     }
 }
