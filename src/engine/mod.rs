@@ -167,6 +167,10 @@ pub struct JobSpec {
     pub follow_symlinks: bool,
     /// Replace existing outputs.
     pub overwrite: bool,
+    /// The inputs are files a front end found in folders (the window's list), not names
+    /// typed one by one: one the operation has no work for (a `.zst` to compress) is skipped
+    /// with a note, as in a folder, instead of failed.
+    pub listed: bool,
 }
 
 impl JobSpec {
@@ -181,6 +185,7 @@ impl JobSpec {
             throttle: None,
             follow_symlinks: false,
             overwrite: false,
+            listed: false,
         }
     }
 }
@@ -216,6 +221,9 @@ pub enum Event {
         id: FileId,
         /// The file, as named by the input (for verify: as written in the manifest).
         path: PathBuf,
+        /// Where it is read from: `path`, except for verify, where a relative name is
+        /// resolved against the manifest's folder.
+        open: PathBuf,
         /// Its size in bytes, 0 if unknown.
         size: u64,
         /// Index of the input (or manifest) it came from.
@@ -268,6 +276,8 @@ pub enum Event {
         path: PathBuf,
         /// Why it is skipped.
         note: String,
+        /// Index of the input it came from.
+        group: usize,
     },
     /// Walking is over: the totals are final.
     WalkDone {
@@ -359,6 +369,7 @@ pub(crate) struct Shared {
     op: Operation,
     overwrite: bool,
     follow_symlinks: bool,
+    listed: bool,
     inputs: Vec<PathBuf>,
     bases: Vec<Option<PathBuf>>,
     token: CancelToken,
@@ -514,6 +525,7 @@ impl Job {
             op: spec.op,
             overwrite: spec.overwrite,
             follow_symlinks: spec.follow_symlinks,
+            listed: spec.listed,
             inputs: spec.inputs,
             bases: spec.bases,
             token,

@@ -1,6 +1,9 @@
 //! The window's data: persisted settings, the file rows and their states.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -101,20 +104,32 @@ impl Settings {
         })
     }
 
-    /// A job over `rows` with these settings.
-    pub fn job_spec(&self, rows: &[Row]) -> Result<JobSpec, &'static str> {
-        let mut spec = JobSpec::new(
-            self.operation()?,
-            rows.iter().map(|r| r.path.clone()).collect(),
-        );
-        spec.bases = rows.iter().map(|r| r.base.clone()).collect();
+    /// A job over `inputs` (with their base folders) with these settings.
+    pub fn job_spec(
+        &self,
+        inputs: Vec<PathBuf>,
+        bases: Vec<Option<PathBuf>>,
+    ) -> Result<JobSpec, &'static str> {
+        let mut spec = JobSpec::new(self.operation()?, inputs);
+        spec.bases = bases;
         spec.workers = self.threads;
         spec.deadline = self
             .stop_after_on
             .then(|| Duration::from_secs(u64::from(self.stop_after_secs.max(1))));
         spec.throttle = self.throttle();
         spec.overwrite = self.overwrite;
+        // The list holds files found in folders: one with nothing to do is skipped.
+        spec.listed = true;
         Ok(spec)
+    }
+
+    /// The folder outputs go to that must exist before a job starts, if any.
+    pub fn destination(&self) -> Option<&Path> {
+        match self.op {
+            OpKind::Copy => self.copy_to.as_deref(),
+            OpKind::Compress | OpKind::Decompress => self.out_dir.as_deref(),
+            OpKind::Hash | OpKind::Verify => None,
+        }
     }
 }
 
@@ -184,11 +199,14 @@ pub enum RowResult {
 /// One file in the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// The file.
+    /// The file (for a verify entry: its name in the manifest, resolved against the
+    /// manifest's folder, so that any operation can open it).
     pub path: PathBuf,
     /// For files found in a folder the person added: that folder's parent, so copies keep
-    /// the folder's structure.
-    pub base: Option<PathBuf>,
+    /// the folder's structure. Shared by every row of the folder.
+    pub base: Option<Arc<Path>>,
+    /// For verify entries: the manifest the row came from (Start again re-reads it).
+    pub origin: Option<Arc<Path>>,
     /// Size in bytes.
     pub size: u64,
     /// State.
@@ -199,19 +217,217 @@ pub struct Row {
     pub result: Option<RowResult>,
     /// Selected for removal.
     pub selected: bool,
+    /// How long its processing took, in milliseconds, once it ended.
+    pub ms: Option<u32>,
 }
 
 impl Row {
     /// A new, ready row.
-    pub fn new(path: PathBuf, size: u64, base: Option<PathBuf>) -> Self {
+    pub fn new(path: PathBuf, size: u64, base: Option<Arc<Path>>) -> Self {
         Row {
             path,
             base,
+            origin: None,
             size,
             state: FileState::Ready,
             done_bytes: 0,
             result: None,
             selected: false,
+            ms: None,
+        }
+    }
+
+    /// The manifest a verify of this row reads: the one it came from, or the row itself.
+    pub fn manifest(&self) -> &Path {
+        self.origin.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// Counts over the rows by state, kept up to date as rows change, so that no frame walks a
+/// million rows to draw the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Rows.
+    pub files: usize,
+    /// Their sizes.
+    pub bytes: u64,
+    /// Rows not yet in a job, or waiting in one.
+    pub waiting: usize,
+    /// Rows being processed.
+    pub running: usize,
+    /// Rows done.
+    pub done: usize,
+    /// Their sizes.
+    pub done_bytes: u64,
+    /// Rows failed (a checksum that differs included).
+    pub failed: usize,
+    /// Rows cancelled (by a cancel of the job or its time limit).
+    pub cancelled: usize,
+    /// Rows skipped (by the person, or as nothing to do).
+    pub skipped: usize,
+    /// Their sizes: work that is no longer meant to be done.
+    pub skipped_bytes: u64,
+    /// Rows with a checksum.
+    pub digests: usize,
+}
+
+impl Tally {
+    fn count(&mut self, row: &Row, sign: i8) {
+        fn add(n: &mut usize, sign: i8) {
+            *n = if sign > 0 {
+                *n + 1
+            } else {
+                n.saturating_sub(1)
+            };
+        }
+        fn add_bytes(n: &mut u64, by: u64, sign: i8) {
+            *n = if sign > 0 {
+                *n + by
+            } else {
+                n.saturating_sub(by)
+            };
+        }
+        add(&mut self.files, sign);
+        add_bytes(&mut self.bytes, row.size, sign);
+        match &row.state {
+            FileState::Ready | FileState::Queued => add(&mut self.waiting, sign),
+            FileState::Running => add(&mut self.running, sign),
+            FileState::Done => {
+                add(&mut self.done, sign);
+                add_bytes(&mut self.done_bytes, row.size, sign);
+            }
+            FileState::Failed(_) => add(&mut self.failed, sign),
+            FileState::Cancelled(Reason::Skip) | FileState::Skipped(_) => {
+                add(&mut self.skipped, sign);
+                add_bytes(&mut self.skipped_bytes, row.size, sign);
+            }
+            FileState::Cancelled(_) => add(&mut self.cancelled, sign),
+        }
+        if matches!(row.result, Some(RowResult::Digest(_))) {
+            add(&mut self.digests, sign);
+        }
+    }
+}
+
+/// The file list: rows in the order they were added (never moved while shown), an index to
+/// find a path without searching, and the [`Tally`].
+#[derive(Debug, Default)]
+pub struct RowList {
+    rows: Vec<Row>,
+    /// A hash of each listed path → the rows with it (one, but for a hash collision).
+    index: HashMap<u64, Vec<u32>>,
+    tally: Tally,
+}
+
+fn path_key(p: &Path) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    p.hash(&mut h);
+    h.finish()
+}
+
+impl std::ops::Deref for RowList {
+    type Target = [Row];
+    fn deref(&self) -> &[Row] {
+        &self.rows
+    }
+}
+
+impl RowList {
+    /// The counts over all rows.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// The row listing `path`, if any.
+    pub fn find(&self, path: &Path) -> Option<usize> {
+        self.index
+            .get(&path_key(path))?
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| self.rows.get(i).is_some_and(|r| r.path == path))
+    }
+
+    /// Appends a row and returns its index.
+    pub fn push(&mut self, row: Row) -> usize {
+        let i = self.rows.len();
+        self.tally.count(&row, 1);
+        self.index
+            .entry(path_key(&row.path))
+            .or_default()
+            .push(u32::try_from(i).unwrap_or(u32::MAX));
+        self.rows.push(row);
+        i
+    }
+
+    /// Appends a row unless its path is listed already; whether it was added.
+    pub fn push_new(&mut self, row: Row) -> bool {
+        if self.find(&row.path).is_some() {
+            return false;
+        }
+        self.push(row);
+        true
+    }
+
+    /// Changes row `i` through `f`, keeping the tally true.
+    pub fn update(&mut self, i: usize, f: impl FnOnce(&mut Row)) {
+        let Some(row) = self.rows.get_mut(i) else {
+            return;
+        };
+        self.tally.count(row, -1);
+        let path = row.path.clone();
+        f(row);
+        self.tally.count(row, 1);
+        if row.path != path {
+            self.reindex();
+        }
+    }
+
+    /// Sets row `i`'s state.
+    pub fn set_state(&mut self, i: usize, state: FileState) {
+        self.update(i, |r| r.state = state);
+    }
+
+    /// The rows, for marks that no count depends on (the selection).
+    pub fn marks_mut(&mut self) -> &mut [Row] {
+        &mut self.rows
+    }
+
+    /// Keeps only the rows `keep` says yes to; returns where each old row went
+    /// (`usize::MAX`: removed).
+    pub fn retain_remap(&mut self, mut keep: impl FnMut(&Row) -> bool) -> Vec<usize> {
+        let mut remap = Vec::with_capacity(self.rows.len());
+        let mut next = 0;
+        for r in &self.rows {
+            if keep(r) {
+                remap.push(next);
+                next += 1;
+            } else {
+                remap.push(usize::MAX);
+            }
+        }
+        let mut i = 0;
+        self.rows.retain(|_| {
+            i += 1;
+            remap[i - 1] != usize::MAX
+        });
+        self.reindex();
+        remap
+    }
+
+    /// Removes every row.
+    pub fn clear(&mut self) {
+        *self = RowList::default();
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        self.tally = Tally::default();
+        for (i, r) in self.rows.iter().enumerate() {
+            self.tally.count(r, 1);
+            self.index
+                .entry(path_key(&r.path))
+                .or_default()
+                .push(u32::try_from(i).unwrap_or(u32::MAX));
         }
     }
 }
