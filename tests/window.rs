@@ -765,3 +765,37 @@ fn the_message_log_keeps_every_message() {
     h.run();
     assert!(h.query_by_label_contains("Finished: 1 done").is_some());
 }
+
+/// Copy with verify shows its phase while the copy is read back, then "verified" with the
+/// BLAKE3 checksum both sides share; Save manifest works after it.
+#[test]
+fn a_verified_copy_shows_its_phase_and_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 1, 4 << 20);
+    let to = dir.path().join("copies");
+    std::fs::create_dir(&to).unwrap();
+    let settings = Settings {
+        copy_to: Some(to.clone()),
+        copy_verify: true,
+        ..throttled(OpKind::Copy, 8.0)
+    };
+    let mut h = harness(settings, paths.clone());
+    h.get_by_label("Start").click();
+    step_until(&mut h, "reading the copy back", |a| {
+        a.rows[0].state == FileState::Verifying
+    });
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("verifying").is_some());
+    step_until_finished(&mut h);
+    let want = blake3::hash(&std::fs::read(&paths[0]).unwrap())
+        .to_hex()
+        .to_string();
+    match &h.state().rows[0].result {
+        Some(ripcord::gui::model::RowResult::CopyVerified { dest, blake3 }) => {
+            assert_eq!(blake3, &want);
+            assert_eq!(dest, &to.join("file0.bin"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(h.state().can_save_manifest(), "Save manifest is offered");
+}

@@ -343,6 +343,8 @@ pub struct Progress {
     pub walk_done: bool,
     /// Per running file: its id and the bytes done.
     pub running: Vec<(FileId, u64)>,
+    /// Running files being checked after their work (a copy read back).
+    pub verifying: Vec<FileId>,
 }
 
 /// The front end's wake-up: called when there is something new to show.
@@ -354,6 +356,8 @@ pub(crate) struct Slot {
     file_bytes: AtomicU64,
     /// The current file's id plus one; 0 when idle.
     current: AtomicUsize,
+    /// The current file is being checked after its work.
+    verifying: AtomicBool,
 }
 
 #[derive(Default)]
@@ -542,6 +546,7 @@ impl Job {
                     busy: Mutex::new(None),
                     file_bytes: AtomicU64::new(0),
                     current: AtomicUsize::new(0),
+                    verifying: AtomicBool::new(false),
                 })
                 .collect(),
             walking: Mutex::new(None),
@@ -672,6 +677,12 @@ impl Job {
                 id1 => Some((id1 - 1, s.file_bytes.load(Ordering::Relaxed))),
             })
             .collect();
+        let verifying = sh
+            .slots
+            .iter()
+            .filter(|s| s.verifying.load(Ordering::Relaxed))
+            .filter_map(|s| s.current.load(Ordering::Relaxed).checked_sub(1))
+            .collect();
         Progress {
             bytes_done: sh.job_bytes.load(Ordering::Relaxed),
             bytes_total: sh.total_bytes.load(Ordering::Relaxed),
@@ -681,6 +692,7 @@ impl Job {
                 + sh.counts.cancelled.load(Ordering::Relaxed),
             walk_done: sh.walk_done.load(Ordering::Relaxed),
             running,
+            verifying,
         }
     }
 

@@ -480,10 +480,11 @@ impl RipcordApp {
         }
     }
 
-    fn can_save_manifest(&self) -> bool {
+    /// Whether "Save manifest…" is offered: checksums (or verified copies) of a finished run.
+    pub fn can_save_manifest(&self) -> bool {
         self.run
             .as_ref()
-            .is_some_and(|r| !r.is_active() && r.op == OpKind::Hash)
+            .is_some_and(|r| !r.is_active() && matches!(r.op, OpKind::Hash | OpKind::Copy))
             && self.rows.tally().digests > 0
     }
 
@@ -495,16 +496,29 @@ impl RipcordApp {
                 .iter()
                 .filter_map(|r| match &r.result {
                     Some(RowResult::Digest(hex)) => Some((r.path.clone(), hex.clone())),
+                    // A verified copy's checksum, under the copy's name: the manifest then
+                    // checks the copies later.
+                    Some(RowResult::CopyVerified { dest, blake3 }) => {
+                        Some((dest.clone(), blake3.clone()))
+                    }
                     _ => None,
                 })
                 .collect(),
-            algo: self.settings.algo,
+            algo: self.manifest_algo(),
             partial: self
                 .run
                 .as_ref()
                 .and_then(|r| r.finished.as_ref())
                 .and_then(|s| s.cancel_reason)
                 .map(|reason| (reason, self.rows.len())),
+        }
+    }
+
+    /// The algorithm of the checksums a manifest would hold: a copy verifies with BLAKE3.
+    fn manifest_algo(&self) -> crate::ops::hash::Algo {
+        match self.run.as_ref().map(|r| r.op) {
+            Some(OpKind::Copy) => crate::ops::hash::Algo::Blake3,
+            _ => self.settings.algo,
         }
     }
 
@@ -517,7 +531,9 @@ impl RipcordApp {
             return;
         }
         let name = match purpose {
-            Purpose::SaveManifest => Some(format!("checksums.{}", self.settings.algo.extension())),
+            Purpose::SaveManifest => {
+                Some(format!("checksums.{}", self.manifest_algo().extension()))
+            }
             Purpose::SaveReport => Some("ripcord-report.csv".to_string()),
             _ => None,
         };

@@ -142,6 +142,8 @@ pub enum FileState {
     Queued,
     /// Being processed.
     Running,
+    /// Being checked after its work (a copy read back from the disk).
+    Verifying,
     /// Finished well.
     Done,
     /// Failed, with the reason.
@@ -160,6 +162,8 @@ impl FileState {
             FileState::Queued => "queued".into(),
             FileState::Running if paused => "paused".into(),
             FileState::Running => "running".into(),
+            FileState::Verifying if paused => "paused (verifying)".into(),
+            FileState::Verifying => "verifying".into(),
             FileState::Done => "done".into(),
             FileState::Failed(_) => "failed".into(),
             FileState::Cancelled(Reason::Skip) => "skipped".into(),
@@ -174,7 +178,7 @@ impl FileState {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            FileState::Ready | FileState::Queued | FileState::Running
+            FileState::Ready | FileState::Queued | FileState::Running | FileState::Verifying
         )
     }
 }
@@ -194,6 +198,23 @@ pub enum RowResult {
     },
     /// An output file.
     Output(PathBuf),
+    /// A copy read back and found equal to its source, and the BLAKE3 checksum both have.
+    CopyVerified {
+        /// The copy.
+        dest: PathBuf,
+        /// BLAKE3, lowercase hex.
+        blake3: String,
+    },
+}
+
+impl RowResult {
+    /// The checksum this result carries, for a manifest: a row's own, or a verified copy's.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            RowResult::Digest(hex) | RowResult::CopyVerified { blake3: hex, .. } => Some(hex),
+            _ => None,
+        }
+    }
 }
 
 /// One file in the list.
@@ -291,7 +312,7 @@ impl Tally {
         add_bytes(&mut self.bytes, row.size, sign);
         match &row.state {
             FileState::Ready | FileState::Queued => add(&mut self.waiting, sign),
-            FileState::Running => add(&mut self.running, sign),
+            FileState::Running | FileState::Verifying => add(&mut self.running, sign),
             FileState::Done => {
                 add(&mut self.done, sign);
                 add_bytes(&mut self.done_bytes, row.size, sign);
@@ -303,7 +324,7 @@ impl Tally {
             }
             FileState::Cancelled(_) => add(&mut self.cancelled, sign),
         }
-        if matches!(row.result, Some(RowResult::Digest(_))) {
+        if row.result.as_ref().and_then(RowResult::digest).is_some() {
             add(&mut self.digests, sign);
         }
     }
@@ -314,8 +335,11 @@ impl Tally {
 #[derive(Debug, Default)]
 pub struct RowList {
     rows: Vec<Row>,
-    /// A hash of each listed path → the rows with it (one, but for a hash collision).
-    index: HashMap<u64, Vec<u32>>,
+    /// A hash of each listed path → the first row with that hash.
+    index: HashMap<u64, u32>,
+    /// Rows whose path's hash another path had first (searched one by one; in practice
+    /// empty): no allocation per row for a case that almost never happens.
+    clashes: Vec<u32>,
     tally: Tally,
 }
 
@@ -340,22 +364,35 @@ impl RowList {
 
     /// The row listing `path`, if any.
     pub fn find(&self, path: &Path) -> Option<usize> {
-        self.index
-            .get(&path_key(path))?
+        let is = |i: u32| self.rows.get(i as usize).is_some_and(|r| r.path == path);
+        let first = *self.index.get(&path_key(path))?;
+        if is(first) {
+            return Some(first as usize);
+        }
+        self.clashes
             .iter()
-            .map(|&i| i as usize)
-            .find(|&i| self.rows.get(i).is_some_and(|r| r.path == path))
+            .copied()
+            .find(|&i| is(i))
+            .map(|i| i as usize)
+    }
+
+    fn index_row(&mut self, i: usize) {
+        let Some(row) = self.rows.get(i) else { return };
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        match self.index.entry(path_key(&row.path)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push(i),
+        }
     }
 
     /// Appends a row and returns its index.
     pub fn push(&mut self, row: Row) -> usize {
         let i = self.rows.len();
         self.tally.count(&row, 1);
-        self.index
-            .entry(path_key(&row.path))
-            .or_default()
-            .push(u32::try_from(i).unwrap_or(u32::MAX));
         self.rows.push(row);
+        self.index_row(i);
         i
     }
 
@@ -368,18 +405,15 @@ impl RowList {
         true
     }
 
-    /// Changes row `i` through `f`, keeping the tally true.
+    /// Changes row `i` through `f`, keeping the tally true. `f` must not change the row's
+    /// path (the index is not updated; no caller needs to).
     pub fn update(&mut self, i: usize, f: impl FnOnce(&mut Row)) {
         let Some(row) = self.rows.get_mut(i) else {
             return;
         };
         self.tally.count(row, -1);
-        let path = row.path.clone();
         f(row);
         self.tally.count(row, 1);
-        if row.path != path {
-            self.reindex();
-        }
     }
 
     /// Sets row `i`'s state.
@@ -421,13 +455,53 @@ impl RowList {
 
     fn reindex(&mut self) {
         self.index.clear();
+        self.clashes.clear();
         self.tally = Tally::default();
-        for (i, r) in self.rows.iter().enumerate() {
-            self.tally.count(r, 1);
-            self.index
-                .entry(path_key(&r.path))
-                .or_default()
-                .push(u32::try_from(i).unwrap_or(u32::MAX));
+        for i in 0..self.rows.len() {
+            self.tally.count(&self.rows[i], 1);
+            self.index_row(i);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tally kept as rows change equals a count made from scratch.
+    #[test]
+    fn the_tally_follows_every_change() {
+        let mut l = RowList::default();
+        for i in 0..6u64 {
+            assert!(l.push_new(Row::new(
+                PathBuf::from(format!("/f{i}")),
+                10 * (i + 1),
+                None
+            )));
+        }
+        assert!(
+            !l.push_new(Row::new(PathBuf::from("/f3"), 1, None)),
+            "listed once"
+        );
+        l.set_state(0, FileState::Done);
+        l.set_state(1, FileState::Failed("x".into()));
+        l.set_state(2, FileState::Cancelled(Reason::Skip));
+        l.set_state(3, FileState::Cancelled(Reason::User));
+        l.set_state(4, FileState::Skipped("fifo".into()));
+        l.update(0, |r| r.result = Some(RowResult::Digest("ab".into())));
+        let t = l.tally();
+        assert_eq!((t.files, t.bytes), (6, 210));
+        assert_eq!((t.done, t.done_bytes, t.digests), (1, 10, 1));
+        assert_eq!((t.failed, t.cancelled, t.waiting), (1, 1, 1));
+        assert_eq!((t.skipped, t.skipped_bytes), (2, 30 + 50));
+        let remap = l.retain_remap(|r| r.path != Path::new("/f1"));
+        assert_eq!(remap, [0, usize::MAX, 1, 2, 3, 4]);
+        assert_eq!(l.find(Path::new("/f5")), Some(4));
+        assert_eq!(l.find(Path::new("/f1")), None);
+        let mut fresh = RowList::default();
+        for r in l.iter() {
+            fresh.push(r.clone());
+        }
+        assert_eq!(l.tally(), fresh.tally());
     }
 }

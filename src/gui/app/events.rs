@@ -85,9 +85,15 @@ impl RipcordApp {
                             ok: true,
                             algo: None,
                         },
-                        Outcome::Copied(c) => RowResult::Output(c.dest),
+                        Outcome::Copied(c) => match c.digest {
+                            Some(blake3) => RowResult::CopyVerified {
+                                dest: c.dest,
+                                blake3,
+                            },
+                            None => RowResult::Output(c.dest),
+                        },
                     };
-                    if matches!(result, RowResult::Digest(_)) {
+                    if result.digest().is_some() {
                         self.unsaved = true;
                     }
                     if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
@@ -139,15 +145,32 @@ impl RipcordApp {
             .iter()
             .filter_map(|&(id, bytes)| Some((run.row_of(id)?, bytes)))
             .collect();
+        let verifying: Vec<usize> = progress
+            .verifying
+            .iter()
+            .filter_map(|&id| run.row_of(id))
+            .collect();
         for (i, bytes) in rows {
-            if self
+            let Some(size) = self
                 .rows
                 .get(i)
-                .is_some_and(|r| r.state == FileState::Running)
-            {
-                self.rows.update(i, |r| r.done_bytes = bytes);
-                running_bytes += bytes;
-            }
+                .filter(|r| matches!(r.state, FileState::Running | FileState::Verifying))
+                .map(|r| r.size)
+            else {
+                continue;
+            };
+            // A copy read back counts its bytes twice (written, then read): the row shows
+            // the read-back's own progress, the totals the file's bytes once.
+            let (state, shown) = if verifying.contains(&i) {
+                (FileState::Verifying, bytes.saturating_sub(size))
+            } else {
+                (FileState::Running, bytes)
+            };
+            self.rows.update(i, |r| {
+                r.done_bytes = shown;
+                r.state = state;
+            });
+            running_bytes += bytes.min(size);
         }
         self.running_bytes = running_bytes;
         if let Some(summary) = finished {
