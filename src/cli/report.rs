@@ -41,6 +41,8 @@ pub enum Kind {
     },
     /// Compress, decompress, copy: errors only, and a summary.
     Write,
+    /// Downloads: the saved path, one line per file.
+    Download,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -235,6 +237,10 @@ impl Reporter {
                 out = format_line_as(&path, *algo, &hex, *style, *layout);
                 // Buffered like stdout lines either way, so the manifest is in input order too.
                 for_manifest = *to_manifest;
+            }
+            (Kind::Download, Outcome::Written(saved)) => {
+                out = saved.as_os_str().as_encoded_bytes().to_vec();
+                out.push(b'\n');
             }
             (Kind::Verify { .. }, Outcome::Verified { ok, algo }) => {
                 out = display_name(&path);

@@ -151,6 +151,11 @@ fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<O
                 .map_err(|e| for_input_stop(e, src))?;
             finish_output(src, out, *remove_source)
         }
+        Operation::Download { opts, .. } => {
+            let url = src.to_string_lossy();
+            let check = task.check.as_ref().map(|c| (c.algo, c.hex.as_str()));
+            ops::download::download(&url, opts, check, sh.overwrite, ctx).map(Outcome::Written)
+        }
         Operation::Copy { verify, .. } => {
             let dest = dest()?;
             ensure_parent(dest).map_err(|e| for_input(e, src))?;
@@ -231,7 +236,7 @@ pub(super) fn output_path(
         None => src.to_path_buf(),
     };
     Ok(match op {
-        Operation::Hash { .. } | Operation::Verify { .. } => None,
+        Operation::Hash { .. } | Operation::Verify { .. } | Operation::Download { .. } => None,
         Operation::Compress {
             to: Destination::File(f),
             ..

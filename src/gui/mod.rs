@@ -9,6 +9,7 @@
 mod app;
 mod background;
 mod closing;
+pub mod download;
 pub mod model;
 mod options;
 mod run;

@@ -18,6 +18,7 @@ pub fn op_label(op: OpKind) -> &'static str {
         OpKind::Compress => "Compress",
         OpKind::Decompress => "Decompress",
         OpKind::Copy => "Copy",
+        OpKind::Download => "Download",
     }
 }
 
@@ -51,6 +52,8 @@ pub struct Settings {
     pub throttle_mb_s: f32,
     /// Exit without waiting for running work.
     pub daemon: bool,
+    /// Download folder, keep partial, CA file.
+    pub download: super::download::DownloadSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             throttle_on: false,
             throttle_mb_s: 100.0,
             daemon: false,
+            download: Default::default(),
         }
     }
 }
@@ -98,6 +102,7 @@ impl Settings {
                     .ok_or("Choose a destination folder for the copy first.")?,
                 verify: self.copy_verify,
             },
+            OpKind::Download => self.download.operation(false)?,
         })
     }
 
