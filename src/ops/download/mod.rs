@@ -279,7 +279,16 @@ impl Download<'_> {
                     self.counted += n as u64;
                 }
                 Msg::End => break,
-                Msg::Failed(e) => return Err(self.net_failure(e)),
+                Msg::Failed(mut e) => {
+                    if let (NetKind::Broken, Some(t)) = (e.kind, total) {
+                        let have = self.part()?.have;
+                        e.message = format!(
+                            "the body ended after {have} of its {t} bytes ({})",
+                            e.message
+                        );
+                    }
+                    return Err(self.net_failure(e));
+                }
                 Msg::Head(_) => {}
             }
         }
