@@ -11,6 +11,7 @@ use super::model::{FileState, Row, RowResult, Settings};
 use super::run::Run;
 use super::{Action, closing, options, status, table, toolbar};
 
+mod download;
 mod events;
 use super::Launch;
 use crate::cancel::Reason;
@@ -46,6 +47,8 @@ pub struct RipcordApp {
     manifest_body: Option<Vec<u8>>,
     /// The settings before and after this launch's flags, so flags stay one-off.
     one_off: OneOff,
+    /// The Add URL dialog's text while it is open.
+    add_url: Option<String>,
 }
 
 /// Bytes in a MiB: the window shows sizes and speeds in binary units, and its throttle too.
@@ -99,6 +102,7 @@ impl RipcordApp {
             closing: None,
             close_now: false,
             manifest_body: None,
+            add_url: None,
         };
         if !args.paths.is_empty() {
             app.add_paths(args.paths);
@@ -190,12 +194,29 @@ impl RipcordApp {
         self.poll_background();
         self.poll_job(&ctx);
         self.shortcuts(&ctx, &mut actions);
+        // A link dropped from a browser, where the platform hands it over as a "path".
+        let dropped_links: Vec<String> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_string_lossy().into_owned())
+                .filter(|n| crate::ops::download::is_url(n))
+                .collect()
+        });
+        if !dropped_links.is_empty() && !self.is_running() {
+            self.add_urls(dropped_links);
+        }
+        if let Some(urls) = super::download::add_url_window(&ctx, &mut self.add_url) {
+            self.add_urls(urls);
+        }
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
                 .iter()
                 .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
+                .filter(|p| {
+                    !p.as_os_str().is_empty() && !crate::ops::download::is_url(&p.to_string_lossy())
+                })
                 .collect()
         });
         if !dropped.is_empty() && !self.is_running() {
@@ -409,9 +430,11 @@ impl RipcordApp {
             Action::PickCopyTo => self.dialog(Purpose::CopyTo),
             Action::AddTyped => {
                 let text = std::mem::take(&mut self.typed_path);
-                self.add_paths(parse_pasted(&text));
+                self.add_text(&text);
             }
-            Action::Paste(text) => self.add_paths(parse_pasted(&text)),
+            Action::Paste(text) => self.add_text(&text),
+            Action::AddUrl => self.add_url = Some(String::new()),
+            Action::Resume(i) => self.resume_row(i),
             Action::RemoveSelected => self.rows.retain(|r| !r.selected),
             Action::Clear => {
                 self.background.stop_listing();

@@ -31,6 +31,7 @@ impl DownloadSettings {
         let mut opts = Options::new(PathBuf::from(to));
         opts.keep_partial = self.keep_partial;
         opts.resume = resume;
+        opts.unique_name = true;
         let ca = self.cacert.trim();
         opts.cacert = (!ca.is_empty()).then(|| PathBuf::from(ca));
         Ok(Operation::Download {
@@ -59,6 +60,64 @@ pub fn options(ui: &mut Ui, s: &mut DownloadSettings) {
     .on_hover_text(
         "A PEM file of root certificates to trust instead of the system's (as curl --cacert).",
     );
+}
+
+/// Where downloads go until the person types a folder: the XDG download folder, else
+/// `~/Downloads`, else the current folder.
+pub fn default_folder() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => PathBuf::from(h).join("Downloads"),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whether a row offers Resume: a download that was cancelled or failed.
+pub fn offers_resume(row: &super::model::Row) -> bool {
+    use super::model::FileState;
+    matches!(row.state, FileState::Cancelled(_) | FileState::Failed(_))
+        && is_url(&row.path.to_string_lossy())
+}
+
+/// The "Add URL" dialog while `text` is `Some`: one URL a line. Returns the URLs when the
+/// person clicks Add; Add stays disabled until every line is a URL.
+pub fn add_url_window(ctx: &egui::Context, text: &mut Option<String>) -> Option<Vec<String>> {
+    let mut open = text.is_some();
+    let mut added = None;
+    let mut close = false;
+    let buf = text.as_mut()?;
+    egui::Window::new("Add URL")
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(true)
+        .show(ctx, |ui| {
+            ui.label("One http:// or https:// URL a line:");
+            ui.add(
+                egui::TextEdit::multiline(buf)
+                    .hint_text("https://example.com/file.iso")
+                    .desired_rows(3)
+                    .desired_width(420.0),
+            );
+            let urls = urls_in(buf);
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(urls.is_some(), egui::Button::new("Add download"))
+                    .clicked()
+                {
+                    added = urls;
+                    close = true;
+                }
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
+    if close || !open {
+        *text = None;
+    }
+    added
 }
 
 /// The URLs in `text` (one a line, as pasted or dropped), if every non-empty line is one.

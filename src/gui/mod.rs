@@ -39,8 +39,12 @@ pub enum Action {
     PickCopyTo,
     /// Add the paths typed into the path box.
     AddTyped,
-    /// Add pasted text (one path per line, `file://` URIs too).
+    /// Add pasted text (one path per line, `file://` URIs too; URLs become downloads).
     Paste(String),
+    /// Open the "Add URL" dialog.
+    AddUrl,
+    /// Continue a cancelled or failed download row.
+    Resume(usize),
     /// Remove the selected rows.
     RemoveSelected,
     /// Remove every row.

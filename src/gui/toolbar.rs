@@ -27,6 +27,13 @@ pub fn show(ui: &mut Ui, st: &ToolbarState, actions: &mut Vec<Action>) {
                 actions.push(Action::AddFolder);
             }
             if ui
+                .button("Add URL…")
+                .on_hover_text("Download from http:// or https:// (Ctrl+V pastes URLs too)")
+                .clicked()
+            {
+                actions.push(Action::AddUrl);
+            }
+            if ui
                 .button("Remove selected")
                 .on_hover_text("Delete")
                 .clicked()

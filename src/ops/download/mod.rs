@@ -67,6 +67,8 @@ pub struct Options {
     pub keep_partial: bool,
     /// Trust only the roots in this PEM file instead of the system's store.
     pub cacert: Option<PathBuf>,
+    /// A taken name gets ` (1)`, ` (2)`… instead of failing (the window's choice).
+    pub unique_name: bool,
 }
 
 impl Options {
@@ -81,6 +83,7 @@ impl Options {
             resume: false,
             keep_partial: false,
             cacert: None,
+            unique_name: false,
         }
     }
 }
@@ -374,8 +377,9 @@ impl Download<'_> {
                 .and_then(name::from_disposition)
                 .unwrap_or_else(|| name::from_url(&head.final_url)),
         };
-        let dest = self.opts.to.join(name::safe_name(&raw));
+        let mut dest = self.opts.to.join(name::safe_name(&raw));
         match fs::symlink_metadata(&dest) {
+            Ok(_) if self.opts.unique_name && !self.overwrite => dest = free_name(&dest),
             Ok(m) if m.is_dir() => {
                 return Err(Error::invalid(&dest, "a folder is in the way of the download").into());
             }
@@ -570,6 +574,23 @@ impl Download<'_> {
     }
 }
 
+/// `NAME (1).EXT`, `NAME (2).EXT`… — the first that is free (the commit still refuses to
+/// replace one that appears meanwhile).
+fn free_name(taken: &Path) -> PathBuf {
+    let name = taken
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, ext) = match name.find('.') {
+        Some(i) if i > 0 => name.split_at(i),
+        _ => (name.as_str(), ""),
+    };
+    (1..10_000)
+        .map(|n| taken.with_file_name(format!("{stem} ({n}){ext}")))
+        .find(|p| fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| taken.to_path_buf())
+}
+
 /// The wait before try `n` (from 1): the first delay, doubled each time, capped.
 fn backoff(first: Duration, n: u32) -> Duration {
     first
@@ -649,6 +670,16 @@ mod tests {
         assert_eq!(content_range("bytes 5-10/10"), None);
         assert_eq!(content_range("bytes 9-5/10"), None);
         assert_eq!(content_range("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn a_taken_name_gets_a_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.tar.gz");
+        fs::write(&a, b"x").unwrap();
+        assert_eq!(free_name(&a), dir.path().join("a (1).tar.gz"));
+        fs::write(dir.path().join("a (1).tar.gz"), b"x").unwrap();
+        assert_eq!(free_name(&a), dir.path().join("a (2).tar.gz"));
     }
 
     #[test]
