@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::have;
+#[path = "compare/download.rs"]
+mod download;
+#[path = "../tests/common/http.rs"]
+mod http;
 
 use egui_kittest::kittest::Queryable;
 use ripcord::cancel::throttle::Throttle;
@@ -551,7 +555,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only tools|cancel|other` runs one section (all by default).
+    // `--only tools|cancel|download|other` runs one section (all by default).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -786,6 +790,11 @@ fn main() {
             pct(&mut p, 0.99),
             pct(&mut p, 1.0)
         );
+    }
+
+    if run("download") {
+        time_sh("sync");
+        download::section(d, sz.big, sz.runs, sz.cancels.min(100), &mut rows);
     }
 
     if !run("other") {
