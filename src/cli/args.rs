@@ -9,7 +9,8 @@ use crate::ops::hash::Algo;
 use crate::ops::kind::OpKind;
 use crate::units::{parse_duration, parse_rate};
 
-/// Long file jobs you can stop at any moment: checksums, verification, zstd, copying.
+/// Long file jobs you can stop at any moment: checksums, verification, zstd, copying,
+/// downloads.
 #[derive(Debug, Parser)]
 #[command(name = "ripcord", version, about, long_about = None)]
 pub struct Cli {
@@ -255,7 +256,7 @@ pub struct DownloadArgs {
 /// `ripcord gui`
 #[derive(Debug, Args, Default)]
 pub struct GuiArgs {
-    /// The operation to select: hash, verify, compress, decompress or copy.
+    /// The operation to select: hash, verify, compress, decompress, copy or download.
     #[arg(long, value_parser = parse_op)]
     pub op: Option<OpKind>,
     /// Tick "Daemon mode": closing exits at once, without waiting for running work.
