@@ -696,3 +696,43 @@ fn the_engine_reports_the_saved_path() {
         Event::Done { outcome: Outcome::Written(p), .. } if p == &dir.path().join("y.dat")
     )));
 }
+
+#[test]
+fn a_deadline_stops_a_stalled_download_and_json_tells_its_size() {
+    let srv = Server::start();
+    let mut res = Resource::file(bytes(5000, 18));
+    res.stall_at = Some(1000);
+    srv.put("/slow.bin", res);
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let o = download(
+        dir.path(),
+        &[
+            "--to",
+            "out",
+            "--json",
+            "--deadline",
+            "500ms",
+            &srv.url("/slow.bin"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "sized" && e["size"] == 5000),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "cancelled" && e["reason"] == "deadline"),
+        "{events:?}"
+    );
+    assert!(entries(&dir.path().join("out")).is_empty());
+}

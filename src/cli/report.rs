@@ -186,7 +186,10 @@ impl Reporter {
                 let msg = (!self.quiet).then(|| format!("ripcord: {}: {note}", path.display()));
                 self.ready(id, None, Vec::new(), msg, Check::None);
             }
-            Event::Started { .. } | Event::WalkDone { .. } | Event::Finished(_) => {}
+            Event::Started { .. }
+            | Event::Sized { .. }
+            | Event::WalkDone { .. }
+            | Event::Finished(_) => {}
         }
         self.flush_ready();
     }
@@ -510,6 +513,9 @@ impl Reporter {
                 "entries": entries, "malformed": malformed
             }),
             Event::Started { id } => json!({"event": "started", "id": id, "path": path_of(id)}),
+            Event::Sized { id, size } => {
+                json!({"event": "sized", "id": id, "path": path_of(id), "size": size})
+            }
             Event::Done { id, outcome } => {
                 let mut v = json!({"event": "done", "id": id, "path": path_of(id)});
                 match outcome {

@@ -242,6 +242,14 @@ pub enum Event {
         /// The numbers (from 1) of the first of those lines, for `verify --warn`.
         malformed_lines: Vec<usize>,
     },
+    /// A file's size became known after it was queued (a download's length, from the
+    /// server's answer); the job's total grew by it.
+    Sized {
+        /// The file's id.
+        id: FileId,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// A worker began the file.
     Started {
         /// The file's id.

@@ -154,7 +154,16 @@ fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<O
         Operation::Download { opts, .. } => {
             let url = src.to_string_lossy();
             let check = task.check.as_ref().map(|c| (c.algo, c.hex.as_str()));
-            ops::download::download(&url, opts, check, sh.overwrite, ctx).map(Outcome::Written)
+            let announced = std::cell::Cell::new(0u64);
+            let on_size = |size: u64| {
+                // Relaxed: a display statistic, as the walker's totals.
+                let before = announced.replace(size);
+                sh.total_bytes.fetch_add(size, Ordering::Relaxed);
+                sh.total_bytes.fetch_sub(before, Ordering::Relaxed);
+                sh.emit(Event::Sized { id: task.id, size });
+            };
+            ops::download::download(&url, opts, check, sh.overwrite, ctx, &on_size)
+                .map(Outcome::Written)
         }
         Operation::Copy { verify, .. } => {
             let dest = dest()?;

@@ -49,6 +49,11 @@ impl RipcordApp {
                     }
                 }
                 Event::Started { id } => self.set_state(id, FileState::Running),
+                Event::Sized { id, size } => {
+                    if let Some(r) = self.rows.get_mut(id) {
+                        r.size = size;
+                    }
+                }
                 Event::Done { id, outcome } => {
                     let result = match outcome {
                         Outcome::Digest(hex) => RowResult::Digest(hex),

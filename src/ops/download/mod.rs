@@ -114,13 +114,15 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// Downloads `url` into `opts.to` and returns the saved path. `check` is the expected
-/// checksum, if any; `overwrite` lets the file replace an existing one (atomically).
+/// checksum, if any; `overwrite` lets the file replace an existing one (atomically);
+/// `on_size` learns the whole body's length once the server says it (again if it changes).
 pub fn download(
     url: &str,
     opts: &Options,
     check: Option<(Algo, &str)>,
     overwrite: bool,
     ctx: &Ctx,
+    on_size: &dyn Fn(u64),
 ) -> Result<PathBuf, Stop> {
     check_url(url).map_err(|m| Error::invalid(url, m))?;
     let client = Client::new(opts.cacert.as_deref()).map_err(|m| Error::invalid(url, m))?;
@@ -134,6 +136,8 @@ pub fn download(
         client,
         cancelled: ctx.token.cancelled_channel(),
         part: Some(part),
+        on_size,
+        announced: None,
         dest: None,
         counted: 0,
         written_since_writeback: 0,
@@ -185,6 +189,9 @@ struct Download<'a> {
     cancelled: Receiver<()>,
     /// `None` once committed under its final name.
     part: Option<Partial>,
+    on_size: &'a dyn Fn(u64),
+    /// The length last passed to `on_size`.
+    announced: Option<u64>,
     /// The final path, chosen from the first answer.
     dest: Option<PathBuf>,
     /// Bytes of this file reported as done so far.
@@ -268,6 +275,10 @@ impl Download<'_> {
             }
         };
         let total = self.accept(&head, range.is_some())?;
+        if let Some(t) = total.filter(|t| self.announced != Some(*t)) {
+            self.announced = Some(t);
+            (self.on_size)(t);
+        }
         self.choose_name(&head)?;
         let have = self.part()?.have;
         if let Some(t) = total {
