@@ -133,3 +133,71 @@ fn a_cancelled_download_offers_resume_and_resume_finishes_it() {
         .count();
     assert_eq!(ranged, 1);
 }
+
+/// The real window under Xvfb: `ripcord gui --start URL` downloads into the default folder;
+/// Esc during a stall cancels at once with nothing under the final name, and Ctrl+Q then
+/// closes the window without waiting for the silent server.
+#[test]
+fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
+    use common::x11::{key, launch, wait_exit, xvfb};
+    let Some(display) = xvfb() else { return };
+    let srv = Server::start();
+    let body = common::bytes(200_000, 4);
+    srv.put("/ok.bin", Resource::file(body.clone()));
+    let mut stalled = Resource::file(common::bytes(4 << 20, 5));
+    stalled.stall_at = Some(1 << 20);
+    srv.put("/stall.bin", stalled);
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let to = dir.path().display().to_string();
+    let env = [("XDG_DOWNLOAD_DIR", to.as_str())];
+    let ok = srv.url("/ok.bin");
+    let (mut child, win) = launch(&display, home.path(), &["--start", "--", &ok], &env);
+    let end = Instant::now() + WAIT;
+    while std::fs::read(dir.path().join("ok.bin")).ok().as_deref() != Some(&body[..]) {
+        assert!(Instant::now() < end, "the window did not download");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    key(&display, &win, "ctrl+q");
+    assert!(
+        wait_exit(&mut child, WAIT)
+            .expect("did not close")
+            .success()
+    );
+
+    let stall = srv.url("/stall.bin");
+    let (mut child, win) = launch(&display, home.path(), &["--start", "--", &stall], &env);
+    let end = Instant::now() + WAIT;
+    while srv.requests_for("/stall.bin").is_empty() {
+        assert!(Instant::now() < end, "no request");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Let the first MiB arrive; the server then says nothing.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    key(&display, &win, "Escape");
+    let end = Instant::now() + WAIT;
+    while common::entries(dir.path())
+        .iter()
+        .any(|n| n.starts_with(".ripcord-dl-"))
+    {
+        assert!(Instant::now() < end, "Esc did not cancel");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the window closed on Esc"
+    );
+    assert!(!dir.path().join("stall.bin").exists());
+    let t = Instant::now();
+    key(&display, &win, "ctrl+q");
+    assert!(
+        wait_exit(&mut child, WAIT)
+            .expect("did not close")
+            .success()
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}

@@ -268,7 +268,7 @@ pub struct GuiArgs {
     /// Turn the throttle on at this total rate (50MB/s, 1GiB/s).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub throttle: Option<u64>,
-    /// Files and folders to list.
+    /// Files and folders to list; http:// and https:// URLs become downloads.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
 }

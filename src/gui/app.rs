@@ -104,8 +104,18 @@ impl RipcordApp {
             manifest_body: None,
             add_url: None,
         };
-        if !args.paths.is_empty() {
-            app.add_paths(args.paths);
+        // URLs among the launch's paths are downloads (`ripcord gui https://…`).
+        let (urls, paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+            .paths
+            .into_iter()
+            .partition(|p| crate::ops::download::is_url(&p.to_string_lossy()));
+        app.add_urls(
+            urls.iter()
+                .map(|u| u.to_string_lossy().into_owned())
+                .collect(),
+        );
+        if !paths.is_empty() {
+            app.add_paths(paths);
         }
         app
     }

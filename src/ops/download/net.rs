@@ -357,10 +357,7 @@ fn classify(e: ureq::Error) -> NetError {
                 )
             }
             // rustls reports handshake and certificate failures as invalid data.
-            K::InvalidData => NetError::new(
-                NetKind::Tls,
-                format!("TLS error: {}", crate::error::describe_io(&io)),
-            ),
+            K::InvalidData => NetError::new(NetKind::Tls, tls_words(&io.to_string())),
             _ if io.to_string().contains("lookup address") => NetError::new(
                 NetKind::Dns,
                 format!(
@@ -373,11 +370,35 @@ fn classify(e: ureq::Error) -> NetError {
         ureq::Error::Timeout(t) => NetError::new(NetKind::Broken, format!("timed out ({t})")),
         ureq::Error::ConnectionFailed => NetError::new(NetKind::Refused, "cannot connect"),
         ureq::Error::Tls(s) => NetError::new(NetKind::Tls, format!("TLS error: {s}")),
-        ureq::Error::Rustls(r) => NetError::new(NetKind::Tls, format!("TLS error: {r}")),
+        ureq::Error::Rustls(r) => NetError::new(NetKind::Tls, tls_words(&r.to_string())),
         ureq::Error::Protocol(p) => {
             NetError::new(NetKind::Broken, format!("bad HTTP response: {p}"))
         }
         other => NetError::new(NetKind::Other, other.to_string()),
+    }
+}
+
+/// A TLS failure in words, the certificate's usual faults said plainly before rustls' own.
+fn tls_words(raw: &str) -> String {
+    let plain = [
+        (
+            "UnknownIssuer",
+            "certificate not trusted: no trusted root signed it",
+        ),
+        ("NotValidForName", "certificate is for another host name"),
+        ("Expired", "certificate has expired"),
+        ("NotValidYet", "certificate is not valid yet"),
+        ("Revoked", "certificate was revoked"),
+        (
+            "CaUsedAsEndEntity",
+            "certificate not accepted: it is a CA certificate",
+        ),
+    ]
+    .into_iter()
+    .find(|(key, _)| raw.contains(key));
+    match plain {
+        Some((_, words)) => format!("TLS error: {words} ({raw})"),
+        None => format!("TLS error: {raw}"),
     }
 }
 
