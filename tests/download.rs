@@ -736,3 +736,30 @@ fn a_deadline_stops_a_stalled_download_and_json_tells_its_size() {
     );
     assert!(entries(&dir.path().join("out")).is_empty());
 }
+
+#[test]
+fn a_proxy_from_the_environment_is_used() {
+    let proxy = Server::start();
+    // ureq tunnels through the proxy (CONNECT); the tunnel leads back to the same server.
+    proxy.put("/p.txt", Resource::file(b"via proxy".to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let o = command(
+        dir.path(),
+        &["--to", "out", "http://files.example.invalid/p.txt"],
+    )
+    .env("http_proxy", &proxy.base)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.path().join("out/p.txt")).unwrap(),
+        b"via proxy"
+    );
+    let connects: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "CONNECT")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(connects, vec!["files.example.invalid:80".to_string()]);
+}

@@ -164,6 +164,7 @@ fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<O
             };
             ops::download::download(&url, opts, check, sh.overwrite, ctx, &on_size)
                 .map(Outcome::Written)
+                .map_err(|e| for_input_stop(e, src))
         }
         Operation::Copy { verify, .. } => {
             let dest = dest()?;

@@ -5,7 +5,8 @@
 //! and name the file with a hostile `Content-Disposition`. Optionally behind TLS with a
 //! certificate from a test root made by `rcgen`.
 //!
-//! Every request is logged (path and headers), so a test can prove a `Range` was asked.
+//! Every request is logged (path and headers), so a test can prove a `Range` was asked. It
+//! also answers `CONNECT` as a proxy whose tunnel leads back to itself.
 
 #![allow(dead_code)]
 
@@ -64,6 +65,8 @@ impl Resource {
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// `GET`, or `CONNECT` when used as a proxy.
+    pub method: String,
     /// The path (with query).
     pub path: String,
     /// Header names lowercased.
@@ -195,6 +198,18 @@ fn serve<S: Read + Write>(stream: S, raw: &TcpStream, st: &Mutex<State>, stop: &
         let Some(req) = read_request(&mut reader) else {
             return;
         };
+        if req.method == "CONNECT" {
+            // As a proxy: the tunnel's far end is this server itself.
+            st.lock().unwrap().log.push(req);
+            let w = reader.get_mut();
+            if w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .and_then(|()| w.flush())
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         let (res, nth) = {
             let mut s = st.lock().unwrap();
             s.log.push(req.clone());
@@ -216,7 +231,9 @@ fn read_request<R: BufRead>(r: &mut R) -> Option<Request> {
     if r.read_line(&mut line).ok()? == 0 {
         return None;
     }
-    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_string();
+    let path = words.next()?.to_string();
     let mut headers = HashMap::new();
     loop {
         let mut h = String::new();
@@ -231,7 +248,11 @@ fn read_request<R: BufRead>(r: &mut R) -> Option<Request> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    Some(Request { path, headers })
+    Some(Request {
+        method,
+        path,
+        headers,
+    })
 }
 
 /// Writes one answer; returns whether the connection may carry another.

@@ -438,7 +438,8 @@ impl Download<'_> {
         }
         self.written_since_writeback += take as u64;
         if self.written_since_writeback >= WRITEBACK_BYTES {
-            let from = have - self.written_since_writeback;
+            // A restart may have emptied the partial since the count began.
+            let from = have.saturating_sub(self.written_since_writeback);
             let len = self.written_since_writeback;
             if let Some(p) = &self.part {
                 super::pipe::start_writeback(&p.file, from, len);
