@@ -370,6 +370,20 @@ fn create_named(dir: &Path, final_path: &Path) -> Result<(File, Temp), Error> {
     Ok((file, Temp::Named(tmp)))
 }
 
+/// Counts `path` among the temporaries an immediate exit removes: a download's partial that
+/// is not to be kept (one to be kept is left for `--resume`).
+pub(crate) fn track_temporary(path: &Path) {
+    live_temporaries()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(path.to_path_buf());
+}
+
+/// Undoes [`track_temporary`].
+pub(crate) fn untrack_temporary(path: &Path) {
+    forget_live(path);
+}
+
 fn forget_live(tmp: &Path) {
     live_temporaries()
         .lock()

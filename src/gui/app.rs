@@ -359,6 +359,7 @@ impl RipcordApp {
             Purpose::AddFiles | Purpose::AddFolder => self.add_paths(paths),
             Purpose::CopyTo => self.settings.copy_to = paths.pop(),
             Purpose::OutDir => self.settings.out_dir = paths.pop(),
+            Purpose::DownloadTo | Purpose::CaFile => self.picked_for_download(purpose, paths.pop()),
             Purpose::SaveManifest => {
                 if let (Some(path), Some(body)) = (paths.pop(), self.manifest_body.take()) {
                     self.background.save(path, body);
@@ -444,6 +445,8 @@ impl RipcordApp {
             }
             Action::Paste(text) => self.add_text(&text),
             Action::AddUrl => self.add_url = Some(String::new()),
+            Action::PickDownloadTo => self.dialog(Purpose::DownloadTo),
+            Action::PickCaFile => self.dialog(Purpose::CaFile),
             Action::Resume(i) => self.resume_row(i),
             Action::RemoveSelected => self.rows.retain(|r| !r.selected),
             Action::Clear => {

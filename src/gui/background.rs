@@ -29,6 +29,10 @@ pub enum Purpose {
     OutDir,
     /// Choose where to save the manifest.
     SaveManifest,
+    /// Choose the download folder.
+    DownloadTo,
+    /// Choose a PEM file of roots for downloads.
+    CaFile,
 }
 
 /// A message from a helper thread.
@@ -104,11 +108,16 @@ impl Background {
                 Purpose::CopyTo => "Copy to folder",
                 Purpose::OutDir => "Output folder",
                 Purpose::SaveManifest => "Save manifest",
+                Purpose::DownloadTo => "Download to folder",
+                Purpose::CaFile => "Root certificates (PEM)",
             });
             let picked = match purpose {
                 Purpose::AddFiles => d.pick_files(),
                 Purpose::AddFolder => d.pick_folder().map(|p| vec![p]),
-                Purpose::CopyTo | Purpose::OutDir => d.pick_folder().map(|p| vec![p]),
+                Purpose::CopyTo | Purpose::OutDir | Purpose::DownloadTo => {
+                    d.pick_folder().map(|p| vec![p])
+                }
+                Purpose::CaFile => d.pick_file().map(|p| vec![p]),
                 Purpose::SaveManifest => d
                     .set_file_name(suggested_name.unwrap_or_else(|| "checksums.sha256".into()))
                     .save_file()

@@ -42,13 +42,16 @@ impl DownloadSettings {
 }
 
 /// The options row of the Download operation.
-pub fn options(ui: &mut Ui, s: &mut DownloadSettings) {
+pub fn options(ui: &mut Ui, s: &mut DownloadSettings, actions: &mut Vec<super::Action>) {
     ui.label("Save to:");
     ui.add(
         egui::TextEdit::singleline(&mut s.to)
             .hint_text("folder")
             .desired_width(220.0),
     );
+    if ui.button("Choose…").clicked() {
+        actions.push(super::Action::PickDownloadTo);
+    }
     ui.checkbox(&mut s.keep_partial, "Keep partial")
         .on_hover_text("A cancelled or failed download keeps what it got; Resume continues it.");
     ui.label("CA file:");
@@ -60,6 +63,9 @@ pub fn options(ui: &mut Ui, s: &mut DownloadSettings) {
     .on_hover_text(
         "A PEM file of root certificates to trust instead of the system's (as curl --cacert).",
     );
+    if ui.button("Choose CA file…").clicked() {
+        actions.push(super::Action::PickCaFile);
+    }
 }
 
 /// Where downloads go until the person types a folder: the XDG download folder, else

@@ -45,6 +45,10 @@ pub enum Action {
     AddUrl,
     /// Continue a cancelled or failed download row.
     Resume(usize),
+    /// Choose the download folder.
+    PickDownloadTo,
+    /// Choose the downloads' CA file.
+    PickCaFile,
     /// Remove the selected rows.
     RemoveSelected,
     /// Remove every row.

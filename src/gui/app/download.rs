@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::RipcordApp;
 use crate::engine::{Job, JobSpec};
+use crate::gui::background::Purpose;
 use crate::gui::download::{default_folder, urls_in};
 use crate::gui::model::{FileState, Row};
 use crate::gui::run::Run;
@@ -25,6 +26,17 @@ impl RipcordApp {
         self.settings.op = OpKind::Download;
         if self.settings.download.to.trim().is_empty() {
             self.settings.download.to = default_folder().display().to_string();
+        }
+    }
+
+    /// A folder or CA file chosen in a dialog.
+    pub(super) fn picked_for_download(&mut self, purpose: Purpose, picked: Option<PathBuf>) {
+        let Some(p) = picked else { return };
+        let shown = p.display().to_string();
+        match purpose {
+            Purpose::DownloadTo => self.settings.download.to = shown,
+            Purpose::CaFile => self.settings.download.cacert = shown,
+            _ => {}
         }
     }
 

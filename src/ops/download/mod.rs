@@ -127,7 +127,7 @@ pub fn download(
     check_url(url).map_err(|m| Error::invalid(url, m))?;
     let client = Client::new(opts.cacert.as_deref()).map_err(|m| Error::invalid(url, m))?;
     fs::create_dir_all(&opts.to).map_err(|e| Error::io(&opts.to, "create folder", e))?;
-    let part = Partial::open(&opts.to, url, opts.resume)?;
+    let part = Partial::open(&opts.to, url, opts.resume, opts.keep_partial)?;
     let mut d = Download {
         url,
         opts,

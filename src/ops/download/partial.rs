@@ -56,6 +56,8 @@ pub struct Partial {
     pub sidecar: Option<Sidecar>,
     /// Bytes in the partial.
     pub have: u64,
+    /// Removed by an immediate exit (second Ctrl-C, daemon mode), as other temporaries.
+    tracked: bool,
 }
 
 /// The key of `url`: 16 hex digits of its SHA-256.
@@ -76,8 +78,8 @@ fn sidecar_path(dir: &Path, url: &str) -> PathBuf {
 impl Partial {
     /// Opens (creating it if needed) and locks the partial for `url` in `dir`. With `resume`
     /// the bytes there are kept if the sidecar is for this URL; otherwise they are dropped.
-    /// `url` in errors is what names the download for the person.
-    pub fn open(dir: &Path, url: &str, resume: bool) -> Result<Partial, Error> {
+    /// Unless `keep`, an immediate exit removes the partial like any temporary.
+    pub fn open(dir: &Path, url: &str, resume: bool, keep: bool) -> Result<Partial, Error> {
         let path = partial_path(dir, url);
         let sidecar_path = sidecar_path(dir, url);
         let file = OpenOptions::new()
@@ -108,7 +110,12 @@ impl Partial {
             sidecar_path,
             sidecar: None,
             have: 0,
+            tracked: !keep,
         };
+        if p.tracked {
+            crate::output::track_temporary(&p.path);
+            crate::output::track_temporary(&p.sidecar_path);
+        }
         let sidecar = if resume { p.read_sidecar() } else { None };
         match sidecar.filter(|s| s.url == url && s.validator().is_some()) {
             Some(s) => {
@@ -179,6 +186,14 @@ impl Partial {
     pub fn forget_sidecar(&self) {
         // A leftover sidecar without its partial is ignored by every later run.
         let _ = fs::remove_file(&self.sidecar_path);
+        self.untrack();
+    }
+
+    fn untrack(&self) {
+        if self.tracked {
+            crate::output::untrack_temporary(&self.path);
+            crate::output::untrack_temporary(&self.sidecar_path);
+        }
     }
 
     /// Removes the partial and its sidecar; the data is freed off this thread (it may be
@@ -186,6 +201,7 @@ impl Partial {
     pub fn discard(self) {
         let _ = fs::remove_file(&self.path);
         let _ = fs::remove_file(&self.sidecar_path);
+        self.untrack();
         crate::output::drop_later(Box::new(self.file));
     }
 }
@@ -198,7 +214,7 @@ mod tests {
     fn resume_only_for_the_same_url_with_a_validator() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://127.0.0.1:1/a";
-        let mut p = Partial::open(dir.path(), url, false).unwrap();
+        let mut p = Partial::open(dir.path(), url, false, true).unwrap();
         p.file.write_all(b"hello").unwrap();
         p.save_sidecar(Sidecar {
             url: url.into(),
@@ -208,7 +224,7 @@ mod tests {
         })
         .unwrap();
         drop(p);
-        let p = Partial::open(dir.path(), url, true).unwrap();
+        let p = Partial::open(dir.path(), url, true, true).unwrap();
         assert_eq!(p.have, 5);
         assert_eq!(
             p.sidecar.as_ref().and_then(|s| s.validator()),
@@ -216,7 +232,7 @@ mod tests {
         );
         drop(p);
         // Without --resume the bytes go.
-        let p = Partial::open(dir.path(), url, false).unwrap();
+        let p = Partial::open(dir.path(), url, false, true).unwrap();
         assert_eq!(p.have, 0);
         assert!(p.sidecar.is_none());
     }
@@ -234,8 +250,8 @@ mod tests {
     fn a_second_opener_is_refused_while_the_first_holds_it() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://127.0.0.1:1/b";
-        let _p = Partial::open(dir.path(), url, false).unwrap();
-        let e = Partial::open(dir.path(), url, true).err().unwrap();
+        let _p = Partial::open(dir.path(), url, false, true).unwrap();
+        let e = Partial::open(dir.path(), url, true, true).err().unwrap();
         assert!(e.to_string().contains("another download"), "{e}");
     }
 }
