@@ -468,6 +468,14 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
         },
     );
     srv.put("/sum.bin", Resource::file(bytes(5000, 15)));
+    // Announces an exabyte: refused before a byte is written.
+    srv.put(
+        "/huge.bin",
+        Resource {
+            short_by: 1 << 60,
+            ..Resource::file(bytes(10, 19))
+        },
+    );
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let a = l.local_addr().unwrap();
@@ -477,13 +485,14 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
     let wrong = "0".repeat(64);
     let dir = tempfile::tempdir().unwrap();
     let list = format!(
-        "# bad and good\n{}\n{}\n{}\n{}\n{}\n{refused}\nftp://example/x\n{} sha256:{wrong}\n{}\n",
+        "# bad and good\n{}\n{}\n{}\n{}\n{}\n{refused}\nftp://example/x\n{} sha256:{wrong}\n{}\n{}\n",
         srv.url("/nothing"),
         srv.url("/always500"),
         srv.url("/loop"),
         srv.url("/short.bin"),
         srv.url("/quiet.bin"),
         srv.url("/sum.bin"),
+        srv.url("/huge.bin"),
         srv.url("/good.bin"),
     );
     std::fs::write(dir.path().join("urls.txt"), list).unwrap();
@@ -503,6 +512,8 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
         ],
     );
     let err = stderr(&o);
+    // Shown with --nocapture: the messages as a person reads them.
+    eprintln!("{err}");
     assert_eq!(o.status.code(), Some(1), "{err}");
     for (url, why) in [
         (srv.url("/nothing"), "404 Not Found"),
@@ -516,6 +527,7 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
         (refused.clone(), "connection refused"),
         ("ftp://example/x".to_string(), "bad URL"),
         (srv.url("/sum.bin"), "checksum mismatch"),
+        (srv.url("/huge.bin"), "free"),
     ] {
         assert!(
             err.lines().any(|l| l.contains(&url) && l.contains(why)),

@@ -238,7 +238,7 @@ impl Download<'_> {
                     if failures > self.opts.retries {
                         let tries = failures;
                         return Err(self.fail(format!(
-                            "{why} (gave up after {tries} {})",
+                            "{why}; gave up after {tries} {}",
                             if tries == 1 { "try" } else { "tries" }
                         )));
                     }
