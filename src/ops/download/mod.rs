@@ -12,18 +12,20 @@
 //! server can prove it still has the same version (`If-Range`); a server that answers 200
 //! instead, or whose version changed, is started again from zero.
 
+mod answer;
 pub mod name;
 pub mod net;
 pub mod partial;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+use self::answer::{backoff, content_range, retry_after, status_line};
 use self::net::{Client, Fetch, Head, Msg, NetError, NetKind};
 use self::partial::{Partial, Sidecar};
 use super::hash::{Algo, Hasher};
@@ -37,10 +39,6 @@ pub const DEFAULT_RETRIES: u32 = 3;
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Longest the server may send nothing before the file fails.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
-/// Longest back-off between tries.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// Longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Times a download may start again from zero in one go (range answers that do not fit).
 const MAX_RESTARTS: u32 = 3;
 /// Written bytes handed to the kernel's writeback at a time, so the final sync is short.
@@ -390,7 +388,7 @@ impl Download<'_> {
         };
         let mut dest = self.opts.to.join(name::safe_name(&raw));
         match fs::symlink_metadata(&dest) {
-            Ok(_) if self.opts.unique_name && !self.overwrite => dest = free_name(&dest),
+            Ok(_) if self.opts.unique_name && !self.overwrite => dest = name::free_name(&dest),
             Ok(m) if m.is_dir() => {
                 return Err(Error::invalid(&dest, "a folder is in the way of the download").into());
             }
@@ -586,75 +584,6 @@ impl Download<'_> {
     }
 }
 
-/// `NAME (1).EXT`, `NAME (2).EXT`… — the first that is free (the commit still refuses to
-/// replace one that appears meanwhile).
-fn free_name(taken: &Path) -> PathBuf {
-    let name = taken
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (stem, ext) = match name.find('.') {
-        Some(i) if i > 0 => name.split_at(i),
-        _ => (name.as_str(), ""),
-    };
-    (1..10_000)
-        .map(|n| taken.with_file_name(format!("{stem} ({n}){ext}")))
-        .find(|p| fs::symlink_metadata(p).is_err())
-        .unwrap_or_else(|| taken.to_path_buf())
-}
-
-/// The wait before try `n` (from 1): the first delay, doubled each time, capped.
-fn backoff(first: Duration, n: u32) -> Duration {
-    first
-        .saturating_mul(1u32 << n.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF)
-}
-
-/// `Retry-After` in seconds (the HTTP-date form falls back to the back-off).
-fn retry_after(v: &str) -> Option<Duration> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
-}
-
-/// `bytes START-END/TOTAL` → (START, TOTAL if not `*`).
-fn content_range(v: &str) -> Option<(u64, Option<u64>)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (start, end) = span.split_once('-')?;
-    let start: u64 = start.trim().parse().ok()?;
-    let end: u64 = end.trim().parse().ok()?;
-    if end < start {
-        return None;
-    }
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    if total.is_some_and(|t| end >= t) {
-        return None;
-    }
-    Some((start, total))
-}
-
-/// `404 Not Found`.
-fn status_line(status: u16) -> String {
-    let reason = ureq::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    format!("{status} {reason}").trim_end().to_string()
-}
-
-/// The partial a download of `url` into `dir` would continue, if one is there (the window
-/// offers Resume for it).
-pub fn has_partial(dir: &Path, url: &str) -> bool {
-    partial::partial_path(dir, url)
-        .metadata()
-        .is_ok_and(|m| m.len() > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,34 +602,5 @@ mod tests {
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn content_ranges_parse() {
-        assert_eq!(content_range("bytes 5-9/10"), Some((5, Some(10))));
-        assert_eq!(content_range("bytes 5-9/*"), Some((5, None)));
-        assert_eq!(content_range("bytes 5-10/10"), None);
-        assert_eq!(content_range("bytes 9-5/10"), None);
-        assert_eq!(content_range("items 1-2/3"), None);
-    }
-
-    #[test]
-    fn a_taken_name_gets_a_number() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a.tar.gz");
-        fs::write(&a, b"x").unwrap();
-        assert_eq!(free_name(&a), dir.path().join("a (1).tar.gz"));
-        fs::write(dir.path().join("a (1).tar.gz"), b"x").unwrap();
-        assert_eq!(free_name(&a), dir.path().join("a (2).tar.gz"));
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let s = Duration::from_secs(1);
-        assert_eq!(backoff(s, 1), s);
-        assert_eq!(backoff(s, 3), Duration::from_secs(4));
-        assert_eq!(backoff(s, 30), MAX_BACKOFF);
-        assert_eq!(retry_after(" 2 "), Some(Duration::from_secs(2)));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 }

@@ -6,6 +6,9 @@
 //! and is not a reserved device name. Percent-decoding happens before the sanitising, so an
 //! encoded slash (`%2F`) is a slash by the time it is removed (wcurl CVE-2025-11563).
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
 /// The name used when nothing usable is left.
 pub const FALLBACK_NAME: &str = "download";
 
@@ -183,6 +186,23 @@ fn params(header: &str) -> Vec<(String, String)> {
     }
 }
 
+/// `NAME (1).EXT`, `NAME (2).EXT`… — the first that is free (the commit still refuses to
+/// replace one that appears meanwhile).
+pub fn free_name(taken: &Path) -> PathBuf {
+    let name = taken
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, ext) = match name.find('.') {
+        Some(i) if i > 0 => name.split_at(i),
+        _ => (name.as_str(), ""),
+    };
+    (1..10_000)
+        .map(|n| taken.with_file_name(format!("{stem} ({n}){ext}")))
+        .find(|p| fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| taken.to_path_buf())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +269,15 @@ mod tests {
             from_disposition("attachment; filename*=iso-8859-1'en'%E9t%E9.txt").as_deref(),
             Some("été.txt")
         );
+    }
+
+    #[test]
+    fn a_taken_name_gets_a_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.tar.gz");
+        fs::write(&a, b"x").unwrap();
+        assert_eq!(free_name(&a), dir.path().join("a (1).tar.gz"));
+        fs::write(dir.path().join("a (1).tar.gz"), b"x").unwrap();
+        assert_eq!(free_name(&a), dir.path().join("a (2).tar.gz"));
     }
 }
