@@ -775,3 +775,74 @@ fn a_proxy_from_the_environment_is_used() {
         .collect();
     assert_eq!(connects, vec!["files.example.invalid:80".to_string()]);
 }
+
+/// A connect the kernel holds (the server's accept queue is full, so its SYNs go
+/// unanswered) cannot be woken by shutting a socket down: the worker leaves it on its
+/// helper, which is abandoned, and the cancel is as quick as ever.
+#[test]
+fn a_cancel_during_a_hanging_connect_does_not_wait_for_it() {
+    use std::os::fd::AsRawFd;
+    let full = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: `listen` on a descriptor `full` owns; it only changes the accept queue's length.
+    let rc = unsafe { libc::listen(full.as_raw_fd(), 0) };
+    assert_eq!(rc, 0);
+    let addr = full.local_addr().unwrap();
+    // Fill the queue (never accepted); a further connect then hangs in SYN retries.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let s = socket_nonblocking_connect(addr);
+        held.push(s);
+    }
+    // Proof that a connect now hangs rather than completes or is refused.
+    let probe = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+    assert_eq!(
+        probe.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::TimedOut)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let job = engine_job(&format!("http://{addr}/x"), dir.path(), |o| {
+        o.idle = Duration::from_secs(120)
+    });
+    // Give the helper time to be inside connect(); any point before the answer will do.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        job.progress().files_finished == 0,
+        "the connect did not hang"
+    );
+    job.cancel(Reason::User);
+    let (events, s) = finish(job);
+    assert_eq!(s.cancelled, 1, "{events:?}");
+    let lat = s.stop_latency.unwrap();
+    assert!(lat < Duration::from_millis(50), "stop took {lat:?}");
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}
+
+/// Starts a connect to `addr` without waiting for it to complete.
+fn socket_nonblocking_connect(addr: std::net::SocketAddr) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only")
+    };
+    // SAFETY: a plain socket call; the descriptor is owned by the OwnedFd made below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+    assert!(fd >= 0);
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sa` is a valid sockaddr_in for the length given; EINPROGRESS is expected.
+    unsafe {
+        libc::connect(
+            fd,
+            std::ptr::addr_of!(sa).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+    }
+    owned
+}
