@@ -815,6 +815,12 @@ fn a_cancel_during_a_hanging_connect_does_not_wait_for_it() {
     let lat = s.stop_latency.unwrap();
     assert!(lat < Duration::from_millis(50), "stop took {lat:?}");
     assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+    // The command line's exit does not wait for the abandoned helper either.
+    let t = Instant::now();
+    let url = format!("http://{addr}/x");
+    let o = download(dir.path(), &["--to", "out", "--deadline", "300ms", &url]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
 /// Starts a connect to `addr` without waiting for it to complete.
