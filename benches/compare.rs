@@ -16,6 +16,10 @@ mod common;
 #[path = "compare/million.rs"]
 mod million;
 use common::have;
+#[path = "compare/download.rs"]
+mod download;
+#[path = "../tests/common/http.rs"]
+mod http;
 
 use egui_kittest::kittest::Queryable;
 use ripcord::cancel::throttle::Throttle;
@@ -560,7 +564,7 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only tools|cancel|other` runs one section (all by default).
+    // `--only tools|cancel|download|other` runs one section (all by default).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -805,6 +809,11 @@ fn main() {
         let tree = million::tree(&root, n);
         million::cli(r, &tree, n);
         million::window(&tree, n);
+    }
+
+    if run("download") {
+        time_sh("sync");
+        download::section(d, sz.big, sz.runs, sz.cancels.min(100), &mut rows);
     }
 
     if !run("other") {

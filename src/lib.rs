@@ -1,5 +1,5 @@
-//! Ripcord: long file jobs — checksums, verification, zstd, copying — on background threads
-//! that stop, cleanly and at once, when asked.
+//! Ripcord: long file jobs — checksums, verification, zstd, copying, downloads — on
+//! background threads that stop, cleanly and at once, when asked.
 //!
 //! # The crate map
 //!
@@ -23,8 +23,9 @@
 //! Where the contracts are tested: `tests/cancel_contract.rs` (stopping), `tests/trust.rs`
 //! and `tests/fault_matrix.rs` (true results, loud failures, nothing lost),
 //! `tests/output_contract*.rs` (outputs whole or absent), `tests/cli*.rs` (against
-//! coreutils, b3sum and zstd), `tests/window.rs` (the window, headless and real); the loom
-//! models of the stop signal in `src/cancel/loom_models.rs`.
+//! coreutils, b3sum and zstd), `tests/window.rs` (the window, headless and real),
+//! `tests/download.rs` and `tests/window_download.rs` (downloads against a server on
+//! 127.0.0.1); the loom models of the stop signal in `src/cancel/loom_models.rs`.
 
 #![warn(missing_docs)]
 

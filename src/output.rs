@@ -28,6 +28,9 @@ use crate::error::Error;
 
 const TEMP_PREFIX: &str = ".ripcord-";
 const TEMP_SUFFIX: &str = ".tmp";
+/// How a download's resumable partial and its sidecar are named (`ops::download::partial`):
+/// hidden, recognised by walks, and never swept, since a later run may continue them.
+pub const DOWNLOAD_PARTIAL_PREFIX: &str = ".ripcord-dl-";
 /// Longest slice of the final name kept in a temporary's name (names are limited to 255 bytes).
 const TEMP_NAME_KEEP_BYTES: usize = 160;
 
@@ -367,6 +370,20 @@ fn create_named(dir: &Path, final_path: &Path) -> Result<(File, Temp), Error> {
     Ok((file, Temp::Named(tmp)))
 }
 
+/// Counts `path` among the temporaries an immediate exit removes: a download's partial that
+/// is not to be kept (one to be kept is left for `--resume`).
+pub(crate) fn track_temporary(path: &Path) {
+    live_temporaries()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(path.to_path_buf());
+}
+
+/// Undoes [`track_temporary`].
+pub(crate) fn untrack_temporary(path: &Path) {
+    forget_live(path);
+}
+
 fn forget_live(tmp: &Path) {
     live_temporaries()
         .lock()
@@ -375,7 +392,7 @@ fn forget_live(tmp: &Path) {
 }
 
 /// Moves `tmp` to `dest`, refusing to replace an existing `dest` unless `overwrite`.
-fn place(tmp: &Path, dest: &Path, overwrite: bool) -> Result<(), Error> {
+pub(crate) fn place(tmp: &Path, dest: &Path, overwrite: bool) -> Result<(), Error> {
     if overwrite {
         return fs::rename(tmp, dest).map_err(|e| Error::io(dest, "replace", e));
     }
@@ -437,7 +454,7 @@ fn temp_owner(name: &[u8]) -> Option<u32> {
 
 /// Whether a file name is one of Ripcord's temporaries (walks pass over them).
 pub fn is_temporary(name: &[u8]) -> bool {
-    temp_owner(name).is_some()
+    temp_owner(name).is_some() || name.starts_with(DOWNLOAD_PARTIAL_PREFIX.as_bytes())
 }
 
 fn process_alive(pid: u32) -> bool {

@@ -9,7 +9,8 @@ use crate::ops::hash::Algo;
 use crate::ops::kind::OpKind;
 use crate::units::{parse_duration, parse_rate};
 
-/// Long file jobs you can stop at any moment: checksums, verification, zstd, copying.
+/// Long file jobs you can stop at any moment: checksums, verification, zstd, copying,
+/// downloads.
 #[derive(Debug, Parser)]
 #[command(name = "ripcord", version, about, long_about = None)]
 pub struct Cli {
@@ -31,6 +32,8 @@ pub enum Command {
     Decompress(DecompressArgs),
     /// Copy files and folders into a folder.
     Copy(CopyArgs),
+    /// Download http:// and https:// URLs into a folder; resumable.
+    Download(DownloadArgs),
     /// Open the window.
     Gui(GuiArgs),
 }
@@ -204,10 +207,56 @@ pub struct CopyArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// `ripcord download`
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Folder to save into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub to: PathBuf,
+    /// Save under this name (one URL only) instead of the server's or the URL's.
+    #[arg(short = 'o', value_name = "NAME")]
+    pub output: Option<String>,
+    /// The expected SHA-256 (one URL only); a mismatch fails the file and keeps nothing.
+    #[arg(long, value_name = "HEX", conflicts_with = "checksum")]
+    pub sha256: Option<String>,
+    /// The expected checksum as ALGO:HEX (sha256, blake3, sha512, …; one URL only).
+    #[arg(long, value_name = "ALGO:HEX")]
+    pub checksum: Option<String>,
+    /// Tries after the first, after a broken connection or a 429/5xx answer.
+    #[arg(long, value_name = "N", default_value_t = crate::ops::download::DEFAULT_RETRIES)]
+    pub retries: u32,
+    /// The first wait before trying again (doubled each time; Retry-After wins).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub retry_delay: Duration,
+    /// Fail a file when the server sends nothing for this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Continue what an earlier run left for the same URL and folder (--keep-partial, a
+    /// failure, kill -9), if the server still has the same version.
+    #[arg(long)]
+    pub resume: bool,
+    /// Keep what a cancel or failure leaves (hidden, beside a small sidecar) for --resume.
+    #[arg(long)]
+    pub keep_partial: bool,
+    /// Trust only the root certificates in this PEM file (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Read URLs from FILE (`-`: standard input): one a line, `#` comments, an optional
+    /// checksum (ALGO:HEX, or a bare SHA-256) after the URL.
+    #[arg(short = 'i', long = "input-file", value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+    /// Options every job takes.
+    #[command(flatten)]
+    pub common: Common,
+    /// http:// or https:// URLs.
+    #[arg(value_name = "URLS", required_unless_present = "input_file")]
+    pub urls: Vec<String>,
+}
+
 /// `ripcord gui`
 #[derive(Debug, Args, Default)]
 pub struct GuiArgs {
-    /// The operation to select: hash, verify, compress, decompress or copy.
+    /// The operation to select: hash, verify, compress, decompress, copy or download.
     #[arg(long, value_parser = parse_op)]
     pub op: Option<OpKind>,
     /// Tick "Daemon mode": closing exits at once, without waiting for running work.
@@ -219,7 +268,7 @@ pub struct GuiArgs {
     /// Turn the throttle on at this total rate (50MB/s, 1GiB/s).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub throttle: Option<u64>,
-    /// Files and folders to list.
+    /// Files and folders to list; http:// and https:// URLs become downloads.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
 }

@@ -14,6 +14,7 @@ macro_rules! say {
 }
 
 pub mod args;
+mod download;
 pub mod report;
 
 use std::io::IsTerminal;
@@ -133,6 +134,10 @@ pub fn run(command: Command) -> i32 {
             };
             (op, a.paths, a.common, Kind::Write, None, false)
         }
+        Command::Download(a) => match download::job(a) {
+            Ok((op, urls, common)) => (op, urls, common, Kind::Download, None, false),
+            Err(code) => return code,
+        },
         Command::Gui(_) => return EXIT_USAGE,
     };
     // Create the manifest's temporary first: an existing file without --force is refused

@@ -41,6 +41,8 @@ pub enum Kind {
     },
     /// Compress, decompress, copy: errors only, and a summary.
     Write,
+    /// Downloads: the saved path, one line per file.
+    Download,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -184,7 +186,10 @@ impl Reporter {
                 let msg = (!self.quiet).then(|| format!("ripcord: {}: {note}", path.display()));
                 self.ready(id, None, Vec::new(), msg, Check::None);
             }
-            Event::Started { .. } | Event::WalkDone { .. } | Event::Finished(_) => {}
+            Event::Started { .. }
+            | Event::Sized { .. }
+            | Event::WalkDone { .. }
+            | Event::Finished(_) => {}
         }
         self.flush_ready();
     }
@@ -235,6 +240,10 @@ impl Reporter {
                 out = format_line_as(&path, *algo, &hex, *style, *layout);
                 // Buffered like stdout lines either way, so the manifest is in input order too.
                 for_manifest = *to_manifest;
+            }
+            (Kind::Download, Outcome::Written(saved)) => {
+                out = saved.as_os_str().as_encoded_bytes().to_vec();
+                out.push(b'\n');
             }
             (Kind::Verify { .. }, Outcome::Verified { ok, algo }) => {
                 out = display_name(&path);
@@ -505,6 +514,9 @@ impl Reporter {
                 "entries": entries, "malformed": malformed
             }),
             Event::Started { id } => json!({"event": "started", "id": id, "path": path_of(id)}),
+            Event::Sized { id, size } => {
+                json!({"event": "sized", "id": id, "path": path_of(id), "size": size})
+            }
             Event::Done { id, outcome } => {
                 let mut v = json!({"event": "done", "id": id, "path": path_of(id)});
                 match outcome {

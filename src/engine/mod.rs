@@ -88,6 +88,13 @@ pub enum Operation {
         /// Hash both sides after copying.
         verify: bool,
     },
+    /// Download each input (an http or https URL) into a folder.
+    Download {
+        /// Where, under which name, how hard to try, what to trust.
+        opts: crate::ops::download::Options,
+        /// The expected checksum of each input (same index), if any.
+        checks: Vec<Option<(Algo, String)>>,
+    },
 }
 
 /// Where a compress or decompress output goes.
@@ -137,6 +144,7 @@ impl Operation {
             Operation::Compress { .. } => OpKind::Compress,
             Operation::Decompress { .. } => OpKind::Decompress,
             Operation::Copy { .. } => OpKind::Copy,
+            Operation::Download { .. } => OpKind::Download,
         }
     }
 
@@ -241,6 +249,14 @@ pub enum Event {
         malformed: usize,
         /// The numbers (from 1) of the first of those lines, for `verify --warn`.
         malformed_lines: Vec<usize>,
+    },
+    /// A file's size became known after it was queued (a download's length, from the
+    /// server's answer); the job's total grew by it.
+    Sized {
+        /// The file's id.
+        id: FileId,
+        /// Its size in bytes.
+        size: u64,
     },
     /// A worker began the file.
     Started {

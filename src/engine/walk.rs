@@ -96,6 +96,7 @@ pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
             super::panic_for_testing("walker", input);
             match &sh.op {
                 Operation::Verify { .. } => w.manifest(group, input),
+                Operation::Download { checks, .. } => w.url(group, input, checks),
                 _ => w.input(group, input),
             }
         }));
@@ -299,6 +300,45 @@ impl Walker<'_> {
                 self.fail(group, input, Error::invalid(input, note));
             }
         }
+    }
+
+    /// A download's input is a URL, not a file: nothing to stat. The same URL twice in one
+    /// job would write the same partial, so the second fails here.
+    fn url(
+        &mut self,
+        group: usize,
+        input: &Path,
+        checks: &[Option<(crate::ops::hash::Algo, String)>],
+    ) {
+        if let Some(first) = self.outputs.get(input) {
+            let e = Error::invalid(
+                input,
+                format!(
+                    "not downloaded: the same URL is already item {first} of this job",
+                    first = first.display()
+                ),
+            );
+            return self.fail(group, input, e);
+        }
+        self.outputs
+            .insert(input.to_path_buf(), PathBuf::from(format!("{}", group + 1)));
+        let check = checks
+            .get(group)
+            .cloned()
+            .flatten()
+            .map(|(algo, hex)| Expected {
+                algo,
+                hex,
+                guess: None,
+            });
+        let found = Found {
+            open: input.to_path_buf(),
+            rel: PathBuf::new(),
+            size: 0,
+            check,
+            stream: false,
+        };
+        self.queue(group, input, found);
     }
 
     /// Refuses to copy a folder into itself (`copy src --to src/sub`), which would copy

@@ -153,6 +153,21 @@ fn execute(sh: &Shared, rx: &Receiver<Task>, task: &Task, ctx: &Ctx) -> Result<O
                 .map_err(|e| for_input_stop(e, src))?;
             finish_output(src, out, *remove_source)
         }
+        Operation::Download { opts, .. } => {
+            let url = src.to_string_lossy();
+            let check = task.check.as_ref().map(|c| (c.algo, c.hex.as_str()));
+            let announced = std::cell::Cell::new(0u64);
+            let on_size = |size: u64| {
+                // Relaxed: a display statistic, as the walker's totals.
+                let before = announced.replace(size);
+                sh.total_bytes.fetch_add(size, Ordering::Relaxed);
+                sh.total_bytes.fetch_sub(before, Ordering::Relaxed);
+                sh.emit(Event::Sized { id: task.id, size });
+            };
+            ops::download::download(&url, opts, check, sh.overwrite, ctx, &on_size)
+                .map(Outcome::Written)
+                .map_err(|e| for_input_stop(e, src))
+        }
         Operation::Copy { verify, .. } => {
             let dest = dest()?;
             ensure_parent(dest).map_err(|e| for_input(e, src))?;
@@ -233,7 +248,7 @@ pub(super) fn output_path(
         None => src.to_path_buf(),
     };
     Ok(match op {
-        Operation::Hash { .. } | Operation::Verify { .. } => None,
+        Operation::Hash { .. } | Operation::Verify { .. } | Operation::Download { .. } => None,
         Operation::Compress {
             to: Destination::File(f),
             ..

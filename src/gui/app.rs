@@ -14,6 +14,7 @@ use super::results::{ManifestSnapshot, ReportRow, common_folder};
 use super::run::Run;
 use super::{Action, closing, dialogs, options, status, table, toolbar};
 
+mod download;
 mod events;
 use super::Launch;
 use crate::cancel::Reason;
@@ -66,6 +67,8 @@ pub struct RipcordApp {
     to_save: Option<ToSave>,
     /// The settings before and after this launch's flags, so flags stay one-off.
     one_off: OneOff,
+    /// The Add URL dialog's text while it is open.
+    add_url: Option<String>,
 }
 
 /// What is saved once the save dialog answers.
@@ -135,9 +138,20 @@ impl RipcordApp {
             closing: None,
             close_now: false,
             to_save: None,
+            add_url: None,
         };
-        if !args.paths.is_empty() {
-            app.add_paths(args.paths);
+        // URLs among the launch's paths are downloads (`ripcord gui https://…`).
+        let (urls, paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+            .paths
+            .into_iter()
+            .partition(|p| crate::ops::download::is_url(&p.to_string_lossy()));
+        app.add_urls(
+            urls.iter()
+                .map(|u| u.to_string_lossy().into_owned())
+                .collect(),
+        );
+        if !paths.is_empty() {
+            app.add_paths(paths);
         }
         app
     }
@@ -276,12 +290,29 @@ impl RipcordApp {
         self.poll_background();
         self.poll_job(&ctx);
         self.shortcuts(&ctx, &mut actions);
+        // A link dropped from a browser, where the platform hands it over as a "path".
+        let dropped_links: Vec<String> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_string_lossy().into_owned())
+                .filter(|n| crate::ops::download::is_url(n))
+                .collect()
+        });
+        if !dropped_links.is_empty() && !self.is_running() {
+            self.add_urls(dropped_links);
+        }
+        if let Some(urls) = super::download::add_url_window(&ctx, &mut self.add_url) {
+            self.add_urls(urls);
+        }
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
                 .iter()
                 .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
+                .filter(|p| {
+                    !p.as_os_str().is_empty() && !crate::ops::download::is_url(&p.to_string_lossy())
+                })
                 .collect()
         });
         if !dropped.is_empty() {
@@ -357,6 +388,11 @@ impl RipcordApp {
             ctx.request_repaint_after(Duration::from_millis(200));
         } else if let Some(ask) = &self.ask {
             dialogs::show(&ctx, ask, &mut actions);
+        }
+        // What an action changed (a question to ask, a row skipped) is drawn by the next
+        // frame: ask for it now, not when the mouse next moves.
+        if !actions.is_empty() {
+            ctx.request_repaint();
         }
         for a in actions {
             self.apply(a, &ctx);
@@ -459,6 +495,7 @@ impl RipcordApp {
             Purpose::AddFiles | Purpose::AddFolder => self.add_paths(paths),
             Purpose::CopyTo => self.settings.copy_to = paths.pop(),
             Purpose::OutDir => self.settings.out_dir = paths.pop(),
+            Purpose::DownloadTo | Purpose::CaFile => self.picked_for_download(purpose, paths.pop()),
             Purpose::SaveManifest | Purpose::SaveReport => {
                 if let (Some(path), Some(what)) = (paths.pop(), self.to_save.take()) {
                     let body = match what {
@@ -552,9 +589,13 @@ impl RipcordApp {
             Action::PickCopyTo => self.dialog(Purpose::CopyTo),
             Action::AddTyped => {
                 let text = std::mem::take(&mut self.typed_path);
-                self.add_paths(parse_pasted(&text));
+                self.add_text(&text);
             }
-            Action::Paste(text) => self.add_paths(parse_pasted(&text)),
+            Action::Paste(text) => self.add_text(&text),
+            Action::AddUrl => self.add_url = Some(String::new()),
+            Action::PickDownloadTo => self.dialog(Purpose::DownloadTo),
+            Action::PickCaFile => self.dialog(Purpose::CaFile),
+            Action::Resume(i) => self.resume_row(i),
             Action::RemoveSelected => self.remove_selected(),
             Action::Clear => {
                 if self.is_running() {
@@ -736,7 +777,13 @@ impl RipcordApp {
 
     /// Starts a job over `rows` with the current settings: for verify, over the manifests
     /// those rows came from (their old entry rows make way for the new results).
-    fn start_rows(&mut self, mut rows: Vec<usize>) {
+    fn start_rows(&mut self, rows: Vec<usize>) {
+        self.start_rows_as(rows, false);
+    }
+
+    /// [`Self::start_rows`], or with `resume`, a download that continues from the bytes a
+    /// cancel or failure kept.
+    fn start_rows_as(&mut self, mut rows: Vec<usize>, resume: bool) {
         if self.is_running() || rows.is_empty() {
             return;
         }
@@ -781,7 +828,18 @@ impl RipcordApp {
                 .unzip()
         };
         let spec = match self.settings.job_spec(inputs, bases) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                if resume {
+                    match self.settings.download.operation(true) {
+                        Ok(op) => s.op = op,
+                        Err(why) => {
+                            self.say(why);
+                            return;
+                        }
+                    }
+                }
+                s
+            }
             Err(why) => {
                 self.say(why);
                 return;

@@ -35,6 +35,10 @@ pub enum Purpose {
     SaveManifest,
     /// Choose where to save the CSV report.
     SaveReport,
+    /// Choose the download folder.
+    DownloadTo,
+    /// Choose a PEM file of roots for downloads.
+    CaFile,
 }
 
 /// A message from a helper thread.
@@ -122,6 +126,8 @@ impl Background {
                 Purpose::OutDir => "Output folder",
                 Purpose::SaveManifest => "Save manifest",
                 Purpose::SaveReport => "Save report",
+                Purpose::DownloadTo => "Download to folder",
+                Purpose::CaFile => "Root certificates (PEM)",
             });
             let d = match &folder {
                 Some(f) => d.set_directory(f),
@@ -130,7 +136,10 @@ impl Background {
             let picked = match purpose {
                 Purpose::AddFiles => d.pick_files(),
                 Purpose::AddFolder => d.pick_folder().map(|p| vec![p]),
-                Purpose::CopyTo | Purpose::OutDir => d.pick_folder().map(|p| vec![p]),
+                Purpose::CopyTo | Purpose::OutDir | Purpose::DownloadTo => {
+                    d.pick_folder().map(|p| vec![p])
+                }
+                Purpose::CaFile => d.pick_file().map(|p| vec![p]),
                 Purpose::SaveManifest | Purpose::SaveReport => d
                     .set_file_name(suggested_name.unwrap_or_else(|| "checksums.sha256".into()))
                     .save_file()

@@ -10,6 +10,7 @@ mod app;
 mod background;
 mod closing;
 pub mod dialogs;
+pub mod download;
 mod log;
 pub mod model;
 mod options;
@@ -41,8 +42,16 @@ pub enum Action {
     PickCopyTo,
     /// Add the paths typed into the path box.
     AddTyped,
-    /// Add pasted text (one path per line, `file://` URIs too).
+    /// Add pasted text (one path per line, `file://` URIs too; URLs become downloads).
     Paste(String),
+    /// Open the "Add URL" dialog.
+    AddUrl,
+    /// Continue a cancelled or failed download row.
+    Resume(usize),
+    /// Choose the download folder.
+    PickDownloadTo,
+    /// Choose the downloads' CA file.
+    PickCaFile,
     /// Remove the selected rows.
     RemoveSelected,
     /// Remove every row.

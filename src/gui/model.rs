@@ -21,6 +21,7 @@ pub fn op_label(op: OpKind) -> &'static str {
         OpKind::Compress => "Compress",
         OpKind::Decompress => "Decompress",
         OpKind::Copy => "Copy",
+        OpKind::Download => "Download",
     }
 }
 
@@ -54,6 +55,8 @@ pub struct Settings {
     pub throttle_mb_s: f32,
     /// Exit without waiting for running work.
     pub daemon: bool,
+    /// Download folder, keep partial, CA file.
+    pub download: super::download::DownloadSettings,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             throttle_on: false,
             throttle_mb_s: 100.0,
             daemon: false,
+            download: Default::default(),
         }
     }
 }
@@ -101,6 +105,7 @@ impl Settings {
                     .ok_or("Choose a destination folder for the copy first.")?,
                 verify: self.copy_verify,
             },
+            OpKind::Download => self.download.operation(false)?,
         })
     }
 
@@ -128,7 +133,8 @@ impl Settings {
         match self.op {
             OpKind::Copy => self.copy_to.as_deref(),
             OpKind::Compress | OpKind::Decompress => self.out_dir.as_deref(),
-            OpKind::Hash | OpKind::Verify => None,
+            // A download creates its folder itself.
+            OpKind::Hash | OpKind::Verify | OpKind::Download => None,
         }
     }
 }

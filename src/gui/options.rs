@@ -40,6 +40,7 @@ pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Acti
                     folder_choice(ui, "Copy to:", "(choose a folder)", &mut s.copy_to, Action::PickCopyTo, actions);
                     ui.checkbox(&mut s.copy_verify, "Verify after copy");
                 }
+                OpKind::Download => super::download::options(ui, &mut s.download, actions),
             }
             if s.op != OpKind::Hash && s.op != OpKind::Verify {
                 ui.checkbox(&mut s.overwrite, "Overwrite existing");

@@ -186,5 +186,13 @@ fn row_ui(
             }
             _ => {}
         }
+        if !running && super::download::offers_resume(row) {
+            let r = ui
+                .small_button("Resume")
+                .on_hover_text("Continue this download from the bytes it has (tick Keep partial)");
+            if r.clicked() {
+                actions.push(Action::Resume(i));
+            }
+        }
     });
 }

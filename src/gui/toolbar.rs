@@ -34,6 +34,13 @@ pub fn show(ui: &mut Ui, st: &ToolbarState, actions: &mut Vec<Action>) {
         if ui.button("Add folder…").clicked() {
             actions.push(Action::AddFolder);
         }
+        if ui
+            .button("Add URL…")
+            .on_hover_text("Download from http:// or https:// (Ctrl+V pastes URLs too)")
+            .clicked()
+        {
+            actions.push(Action::AddUrl);
+        }
         let remove_tip = if st.running {
             "Delete; rows of the running job are skipped"
         } else {

@@ -20,16 +20,19 @@ pub enum OpKind {
     Decompress,
     /// Copying.
     Copy,
+    /// Downloading URLs into a folder.
+    Download,
 }
 
 impl OpKind {
     /// Every kind, in the order menus show them.
-    pub const ALL: [OpKind; 5] = [
+    pub const ALL: [OpKind; 6] = [
         OpKind::Hash,
         OpKind::Verify,
         OpKind::Compress,
         OpKind::Decompress,
         OpKind::Copy,
+        OpKind::Download,
     ];
 
     /// The short name, as on the command line.
@@ -40,6 +43,7 @@ impl OpKind {
             OpKind::Compress => "compress",
             OpKind::Decompress => "decompress",
             OpKind::Copy => "copy",
+            OpKind::Download => "download",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod blake3_tree;
 pub mod copy;
+pub mod download;
 pub mod hash;
 pub mod kind;
 pub mod manifest;

@@ -132,6 +132,11 @@ impl RipcordApp {
                 note,
                 group,
             } => self.announce(id, group, path, 0, FileState::Skipped(note)),
+            Event::Sized { id, size } => {
+                if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
+                    self.rows.update(i, |r| r.size = size);
+                }
+            }
             Event::Started { id } => {
                 self.set_state(id, FileState::Running);
                 if let Some(run) = &mut self.run

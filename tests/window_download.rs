@@ -1,0 +1,203 @@
+//! The window's downloads, headless with egui_kittest against a server on 127.0.0.1: Add
+//! URL makes download rows and selects Download; a paste of URLs does too; a download
+//! cancelled during a stall with Keep partial offers Resume, which finishes it with a
+//! `Range` request.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ripcord::gui::Launch;
+use ripcord::gui::RipcordApp;
+use ripcord::gui::model::{FileState, Settings};
+use ripcord::ops::kind::OpKind;
+
+mod common;
+#[path = "common/http.rs"]
+mod http;
+
+use common::WAIT;
+use http::{Resource, Server};
+
+fn step_until(h: &mut Harness<'_, RipcordApp>, what: &str, cond: impl Fn(&RipcordApp) -> bool) {
+    let end = Instant::now() + WAIT;
+    while !cond(h.state()) {
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        h.step();
+        std::thread::yield_now();
+    }
+}
+
+fn harness(settings: Settings) -> Harness<'static, RipcordApp> {
+    ripcord::init_engine();
+    let app = RipcordApp::new(settings, Launch::default());
+    Harness::builder()
+        .with_size(egui::vec2(1200.0, 700.0))
+        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app)
+}
+
+/// Opens Add URL, types `text` and clicks Add.
+fn add_url(h: &mut Harness<'_, RipcordApp>, text: &str) {
+    h.get_by_label("Add URL…").click();
+    h.run();
+    let input = h.get_by_role(Role::MultilineTextInput);
+    input.focus();
+    h.run();
+    h.get_by_role(Role::MultilineTextInput).type_text(text);
+    h.run();
+    h.get_by_label("Add download").click();
+    h.run();
+}
+
+#[test]
+fn add_url_makes_download_rows_and_they_download() {
+    let srv = Server::start();
+    srv.put("/a.bin", Resource::file(common::bytes(300_000, 1)));
+    srv.put("/b.bin", Resource::file(common::bytes(1000, 2)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.download.to = dir.path().display().to_string();
+    let mut h = harness(settings);
+    add_url(
+        &mut h,
+        &format!("{}\n{}", srv.url("/a.bin"), srv.url("/b.bin")),
+    );
+    assert_eq!(h.state().settings.op, OpKind::Download);
+    let rows: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        rows,
+        vec![
+            PathBuf::from(srv.url("/a.bin")),
+            PathBuf::from(srv.url("/b.bin"))
+        ]
+    );
+    // The dialog closed; a paste of a URL adds a row too.
+    assert!(h.query_by_role(Role::MultilineTextInput).is_none());
+    h.event(egui::Event::Paste(srv.url("/b.bin")));
+    h.run();
+    assert_eq!(h.state().rows.len(), 2, "the same URL is listed once");
+    h.get_by_label("Start").click();
+    step_until(&mut h, "both done", |a| {
+        a.rows.iter().all(|r| r.state == FileState::Done)
+    });
+    assert_eq!(
+        std::fs::read(dir.path().join("a.bin")).unwrap(),
+        common::bytes(300_000, 1)
+    );
+}
+
+#[test]
+fn a_cancelled_download_offers_resume_and_resume_finishes_it() {
+    let srv = Server::start();
+    let body = common::bytes(2 << 20, 3);
+    let mut res = Resource::file(body.clone());
+    res.stall_at = Some(1 << 20);
+    srv.put("/r.bin", res);
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.download.to = dir.path().display().to_string();
+    settings.download.keep_partial = true;
+    let mut h = harness(settings);
+    add_url(&mut h, &srv.url("/r.bin"));
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| {
+        a.rows
+            .first()
+            .is_some_and(|r| r.state == FileState::Running)
+    });
+    // The server sent 1 MiB and stalls: cancel once the row shows it.
+    step_until(&mut h, "1 MiB in", |a| {
+        a.rows.first().is_some_and(|r| r.done_bytes >= 1 << 20)
+    });
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "cancelled", |a| {
+        a.rows
+            .first()
+            .is_some_and(|r| matches!(r.state, FileState::Cancelled(_)))
+            && !a.is_running()
+    });
+    assert!(!dir.path().join("r.bin").exists());
+    srv.edit("/r.bin", |r| r.stall_at = None);
+    h.run();
+    h.get_by_label("Resume").click();
+    step_until(&mut h, "resumed and done", |a| {
+        a.rows.first().is_some_and(|r| r.state == FileState::Done)
+    });
+    assert_eq!(std::fs::read(dir.path().join("r.bin")).unwrap(), body);
+    let ranged = srv
+        .requests_for("/r.bin")
+        .into_iter()
+        .filter(|r| r.headers.contains_key("range"))
+        .count();
+    assert_eq!(ranged, 1);
+}
+
+/// The real window under Xvfb: `ripcord gui --start URL` downloads into the default folder;
+/// Esc during a stall cancels at once with nothing under the final name, and Ctrl+Q then
+/// closes the window without waiting for the silent server.
+#[test]
+fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
+    use common::x11::{key, launch, wait_exit, xvfb};
+    let Some(display) = xvfb() else { return };
+    let srv = Server::start();
+    let body = common::bytes(200_000, 4);
+    srv.put("/ok.bin", Resource::file(body.clone()));
+    let mut stalled = Resource::file(common::bytes(4 << 20, 5));
+    stalled.stall_at = Some(1 << 20);
+    srv.put("/stall.bin", stalled);
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let to = dir.path().display().to_string();
+    let env = [("XDG_DOWNLOAD_DIR", to.as_str())];
+    let ok = srv.url("/ok.bin");
+    let (mut child, win) = launch(&display, home.path(), &["--start", "--", &ok], &env);
+    let end = Instant::now() + WAIT;
+    while std::fs::read(dir.path().join("ok.bin")).ok().as_deref() != Some(&body[..]) {
+        assert!(Instant::now() < end, "the window did not download");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    key(&display, &win, "ctrl+q");
+    assert!(
+        wait_exit(&mut child, WAIT)
+            .expect("did not close")
+            .success()
+    );
+
+    let stall = srv.url("/stall.bin");
+    let (mut child, win) = launch(&display, home.path(), &["--start", "--", &stall], &env);
+    let end = Instant::now() + WAIT;
+    while srv.requests_for("/stall.bin").is_empty() {
+        assert!(Instant::now() < end, "no request");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Let the first MiB arrive; the server then says nothing.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    key(&display, &win, "Escape");
+    let end = Instant::now() + WAIT;
+    while common::entries(dir.path())
+        .iter()
+        .any(|n| n.starts_with(".ripcord-dl-"))
+    {
+        assert!(Instant::now() < end, "Esc did not cancel");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the window closed on Esc"
+    );
+    assert!(!dir.path().join("stall.bin").exists());
+    let t = Instant::now();
+    key(&display, &win, "ctrl+q");
+    assert!(
+        wait_exit(&mut child, WAIT)
+            .expect("did not close")
+            .success()
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
