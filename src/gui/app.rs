@@ -9,7 +9,7 @@ use egui::{Key, Modifiers, Ui};
 use super::background::{Background, Purpose, Reply, reveal};
 use super::model::{FileState, Row, RowResult, Settings};
 use super::run::Run;
-use super::{Action, closing, options, status, table, toolbar};
+use super::{Action, closing, look, options, status, table, toolbar};
 
 mod events;
 use super::Launch;
@@ -30,6 +30,8 @@ pub struct RipcordApp {
     pub settings: Settings,
     /// The file list.
     pub rows: Vec<Row>,
+    /// The list's sort, view order and keyboard cursor.
+    pub table: table::TableView,
     run: Option<Run>,
     background: Background,
     ctx: Arc<OnceLock<egui::Context>>,
@@ -88,6 +90,7 @@ impl RipcordApp {
             },
             settings,
             rows: Vec::new(),
+            table: table::TableView::default(),
             run: None,
             background,
             ctx,
@@ -187,8 +190,17 @@ impl RipcordApp {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_init(|| ctx.clone());
         let mut actions = Vec::new();
+        look::apply(&ctx, self.settings.theme, &mut self.settings.zoom);
         self.poll_background();
+        let was_running = self.is_running();
         self.poll_job(&ctx);
+        if was_running && let Some(s) = self.run.as_ref().and_then(|r| r.finished.as_ref()) {
+            look::job_ended(
+                &ctx,
+                s.elapsed,
+                self.message.as_deref().unwrap_or("Finished"),
+            );
+        }
         self.shortcuts(&ctx, &mut actions);
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -234,6 +246,10 @@ impl RipcordApp {
             ui.add_space(4.0);
         });
         let totals = self.totals();
+        look::title(
+            &ctx,
+            running.then_some((totals.bytes_done, totals.bytes_total)),
+        );
         egui::Panel::bottom("ripcord-status").show(ui, |ui| {
             if let Some(run) = &mut self.run
                 && run.is_active()
@@ -245,7 +261,14 @@ impl RipcordApp {
             status::show(ui, self.run.as_ref(), &totals, self.message.as_deref());
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            table::show(ui, &mut self.rows, paused, running, &mut actions);
+            table::show(
+                ui,
+                &mut self.table,
+                &mut self.rows,
+                paused,
+                running,
+                &mut actions,
+            );
         });
         if let Some(since) = self.closing {
             let busy = self

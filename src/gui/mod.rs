@@ -9,11 +9,12 @@
 mod app;
 mod background;
 mod closing;
+pub mod look;
 pub mod model;
 mod options;
 mod run;
 mod status;
-mod table;
+pub mod table;
 mod toolbar;
 
 use std::io::Write as _;

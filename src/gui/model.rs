@@ -51,6 +51,10 @@ pub struct Settings {
     pub throttle_mb_s: f32,
     /// Exit without waiting for running work.
     pub daemon: bool,
+    /// Light, dark or as the desktop says.
+    pub theme: super::look::Theme,
+    /// The window's zoom (1.0 = 100 %), also changed with Ctrl +/−.
+    pub zoom: f32,
 }
 
 impl Default for Settings {
@@ -69,6 +73,8 @@ impl Default for Settings {
             throttle_on: false,
             throttle_mb_s: 100.0,
             daemon: false,
+            theme: super::look::Theme::System,
+            zoom: 1.0,
         }
     }
 }
