@@ -55,13 +55,19 @@ impl Col {
         }
     }
 
-    /// The column's sizing. The last column takes what is left, so nothing is pushed off.
-    fn spec(self, list_width: f32) -> Column {
+    /// The column's sizing. The last column takes what is left, and the Name column never
+    /// grows past what leaves the others their room, also after the window narrows (egui
+    /// keeps a resized width; the bound is applied anew each frame).
+    fn spec(self, list_width: f32, spacing: f32) -> Column {
         match self {
-            Col::Name => Column::initial((list_width * NAME_SHARE).max(MIN_NAME_WIDTH))
-                .at_least(MIN_NAME_WIDTH / 2.0)
-                .resizable(true)
-                .clip(true),
+            Col::Name => {
+                let room = list_width - SIZE_WIDTH - STATE_WIDTH - MIN_RESULT_WIDTH - 4.0 * spacing;
+                let most = room.max(MIN_NAME_WIDTH);
+                Column::initial((list_width * NAME_SHARE).clamp(MIN_NAME_WIDTH, most))
+                    .range(MIN_NAME_WIDTH / 2.0..=most)
+                    .resizable(true)
+                    .clip(true)
+            }
             Col::Size => Column::initial(SIZE_WIDTH)
                 .at_least(40.0)
                 .resizable(true)
@@ -320,6 +326,7 @@ pub fn show(
     let page_rows = ((ui.available_height() - HEADER_HEIGHT) / row_step).floor() as usize;
     view.keys(ui, rows, page_rows.saturating_sub(1), running);
     let list_width = ui.available_width();
+    let spacing = ui.spacing().item_spacing.x;
     let mut builder = TableBuilder::new(ui)
         .id_salt("ripcord-files")
         .striped(true)
@@ -327,7 +334,7 @@ pub fn show(
         .auto_shrink(false)
         .cell_layout(egui::Layout::left_to_right(Align::Center));
     for c in Col::ALL {
-        builder = builder.column(c.spec(list_width));
+        builder = builder.column(c.spec(list_width, spacing));
     }
     if let Some((pos, align)) = view.scroll_to.take() {
         builder = builder.scroll_to_row(pos, align);
