@@ -381,16 +381,34 @@ pub fn show(
     }
 }
 
-/// A header cell: the title and the sort arrow; returns whether it was clicked.
+/// A header cell: the title and, when it sorts the list, a painted arrow (egui's own fonts
+/// have no arrow glyph, and system fonts may be missing); returns whether it was clicked.
 fn header_button(ui: &mut Ui, c: Col, sort: Option<Sort>) -> bool {
-    let arrow = match sort {
-        Some(s) if s.col == c && s.ascending => " ⏶",
-        Some(s) if s.col == c => " ⏷",
-        _ => "",
-    };
-    ui.add(egui::Button::new(RichText::new(format!("{}{arrow}", c.title())).strong()).frame(false))
+    let clicked = ui
+        .add(egui::Button::new(RichText::new(c.title()).strong()).frame(false))
         .on_hover_text("Sort by this column (again: reverse, a third time: list order)")
-        .clicked()
+        .clicked();
+    if let Some(s) = sort.filter(|s| s.col == c) {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+        let (top, bottom) = (rect.top() + 2.0, rect.bottom() - 2.0);
+        let (tip, base) = if s.ascending {
+            (top, bottom)
+        } else {
+            (bottom, top)
+        };
+        let points = vec![
+            egui::pos2(rect.center().x, tip),
+            egui::pos2(rect.left() + 1.0, base),
+            egui::pos2(rect.right() - 1.0, base),
+        ];
+        let color = ui.visuals().strong_text_color();
+        ui.painter().add(egui::Shape::convex_polygon(
+            points,
+            color,
+            egui::Stroke::NONE,
+        ));
+    }
+    clicked
 }
 
 /// The name shown: relative to the folder it was found in, else the whole path.
