@@ -556,6 +556,18 @@ fn arrows_move_the_cursor_and_space_toggles_the_mark() {
     assert_eq!(h.state().table.cursor_row(), None);
     key(&mut h, egui::Key::ArrowDown);
     assert_eq!(h.state().table.cursor_row(), Some(0));
+    // A click on a name puts the cursor there and leaves the keyboard with the list.
+    let second = h.state().rows[1].path.display().to_string();
+    h.get_by_label(&second).click();
+    h.run_steps(2);
+    assert_eq!(h.state().table.cursor_row(), Some(1));
+    assert!(h.state().rows[1].selected, "a click marks the row");
+    key(&mut h, egui::Key::Space);
+    assert!(
+        !h.state().rows[1].selected,
+        "Space after a click unmarks it"
+    );
+    key(&mut h, egui::Key::Home);
     key(&mut h, egui::Key::ArrowDown);
     key(&mut h, egui::Key::ArrowDown);
     key(&mut h, egui::Key::ArrowUp);

@@ -56,7 +56,7 @@ fn summary(s: &Settings) -> String {
         format!("{} threads", s.threads)
     });
     if s.throttle_on {
-        parts.push(format!("throttle {} MiB/s", s.throttle_mb_s));
+        parts.push(format!("throttle {:.1} MiB/s", s.throttle_mb_s));
     }
     if s.stop_after_on {
         parts.push(format!("stop after {} s", s.stop_after_secs));

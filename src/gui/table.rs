@@ -90,15 +90,24 @@ impl Col {
         }
     }
 
-    fn cell(self, ui: &mut Ui, i: usize, row: &mut Row, cx: &CellContext, out: &mut Vec<Action>) {
+    /// Draws the cell; returns whether the person clicked the row (to put the cursor there).
+    fn cell(
+        self,
+        ui: &mut Ui,
+        i: usize,
+        row: &mut Row,
+        cx: &CellContext,
+        out: &mut Vec<Action>,
+    ) -> bool {
         match self {
-            Col::Name => name_cell(ui, row, cx.running),
+            Col::Name => return name_cell(ui, row, cx.running),
             Col::Size => {
                 ui.label(human_bytes(row.size));
             }
             Col::State => state_cell(ui, row, cx.paused),
             Col::Result => result_cell(ui, i, row, out),
         }
+        false
     }
 }
 
@@ -189,12 +198,15 @@ impl TableView {
         self.scroll_to = self.cursor.map(|p| (p, Some(Align::Center)));
     }
 
-    /// Moves the cursor and toggles marks from the keyboard. Only when no text field has the
-    /// keyboard, so typing a path never moves the list.
+    /// Moves the cursor and toggles marks from the keyboard. Never while a text field has the
+    /// keyboard, so typing a path never moves the list. An arrow key takes the keyboard from
+    /// a focused button (egui would move focus among buttons); Space stays the button's.
     fn keys(&mut self, ui: &Ui, rows: &mut [Row], page_rows: usize, running: bool) {
-        if ui.ctx().memory(|m| m.focused().is_some()) {
+        let ctx = ui.ctx();
+        if ctx.text_edit_focused() {
             return;
         }
+        let focused = ctx.memory(|m| m.focused());
         let n = self.order.len();
         if n == 0 {
             return;
@@ -202,7 +214,7 @@ impl TableView {
         let last = n - 1;
         let page = page_rows.max(1);
         let (mut moved, mut toggle) = (None, false);
-        ui.ctx().input_mut(|i| {
+        ctx.input_mut(|i| {
             let cur = self.cursor;
             let step = |back: bool, by: usize| match (cur, back) {
                 (None, _) => 0,
@@ -227,9 +239,12 @@ impl TableView {
             if i.consume_key(Modifiers::NONE, Key::End) {
                 moved = Some((last, Some(Align::BOTTOM)));
             }
-            toggle = i.consume_key(Modifiers::NONE, Key::Space);
+            toggle = focused.is_none() && i.consume_key(Modifiers::NONE, Key::Space);
         });
         if let Some((pos, align)) = moved {
+            if let Some(id) = focused {
+                ctx.memory_mut(|m| m.surrender_focus(id));
+            }
             self.cursor = Some(pos);
             self.scroll_to = Some((pos, align));
         }
@@ -341,8 +356,9 @@ pub fn show(
     }
     let mut clicked_header = None;
     let mut clicked_row = None;
+    let mut cursor_rect = None;
     let cx = CellContext { paused, running };
-    builder
+    let body = builder
         .header(HEADER_HEIGHT, |mut header| {
             for c in Col::ALL {
                 header.col(|ui| {
@@ -360,19 +376,30 @@ pub fn show(
                 };
                 let Some(row) = rows.get_mut(i) else { return };
                 table_row.set_selected(row.selected);
-                table_row.set_hovered(view.cursor == Some(pos));
                 for c in Col::ALL {
-                    let (_, resp) = table_row.col(|ui| {
+                    table_row.col(|ui| {
                         // Ids carry the row, so a click pressed on one row never lands on
                         // another that took its place.
-                        ui.push_id(i, |ui| c.cell(ui, i, row, &cx, actions));
+                        if ui.push_id(i, |ui| c.cell(ui, i, row, &cx, actions)).inner {
+                            clicked_row = Some(pos);
+                        }
                     });
-                    if c == Col::Name && resp.clicked() {
-                        clicked_row = Some(pos);
-                    }
+                }
+                if view.cursor == Some(pos) {
+                    cursor_rect = Some(table_row.response().rect);
                 }
             });
         });
+    // The cursor is a frame around its row, drawn over the cells and kept out of the header.
+    if let Some(r) = cursor_rect {
+        let gap = ui.spacing().item_spacing;
+        ui.painter().with_clip_rect(body.inner_rect).rect_stroke(
+            r.expand2(gap * 0.5),
+            2.0,
+            ui.visuals().selection.stroke,
+            egui::StrokeKind::Inside,
+        );
+    }
     if let Some(c) = clicked_header {
         view.toggle_sort(c, rows);
     }
@@ -421,20 +448,23 @@ fn shown_name(row: &Row) -> String {
     p.display().to_string()
 }
 
-fn name_cell(ui: &mut Ui, row: &mut Row, running: bool) {
+/// The name, cut in the middle to fit; a click marks the row. Clickable but not focusable,
+/// so after a click the keyboard still moves the list.
+fn name_cell(ui: &mut Ui, row: &mut Row, running: bool) -> bool {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let full = shown_name(row);
     let text = elide_middle(ui, &full, &font, ui.available_width());
     let r = ui
         .add(
             egui::Label::new(text)
-                .sense(egui::Sense::click())
+                .sense(egui::Sense::CLICK)
                 .selectable(false),
         )
         .on_hover_text(row.path.display().to_string());
     if r.clicked() && !running {
         row.selected = !row.selected;
     }
+    r.clicked()
 }
 
 fn state_cell(ui: &mut Ui, row: &Row, paused: bool) {
@@ -487,7 +517,7 @@ fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Action>) {
                 let r = ui
                     .add(
                         egui::Label::new(RichText::new(text).monospace())
-                            .sense(egui::Sense::click())
+                            .sense(egui::Sense::CLICK)
                             .selectable(false),
                     )
                     .on_hover_text(format!("{hex}\nClick to copy"));
