@@ -91,8 +91,10 @@ pub fn apply(ctx: &Context, theme: Theme, zoom: &mut f32) {
     ctx.data_mut(|d| d.insert_temp(zoom_id(), wanted));
 }
 
-/// The View menu: theme and zoom. Returns nothing: the choices land in `theme` and `zoom`.
+/// The View menu: theme and zoom. The choices land in `theme` and `zoom`, and [`apply`]
+/// applies them on the next frame, which this asks for.
 pub fn view_menu(ui: &mut Ui, theme: &mut Theme, zoom: &mut f32) {
+    let before = (*theme, *zoom);
     let pct = (*zoom * 100.0).round();
     ui.menu_button(format!("View ({pct:.0} %)"), |ui| {
         ui.label("Theme");
@@ -113,6 +115,9 @@ pub fn view_menu(ui: &mut Ui, theme: &mut Theme, zoom: &mut f32) {
             }
         });
     });
+    if before != (*theme, *zoom) {
+        ui.ctx().request_repaint();
+    }
 }
 
 /// The window title for a job `progress` of the way through (0.0–1.0), or none running.
