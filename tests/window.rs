@@ -639,3 +639,48 @@ fn the_title_shows_progress_while_a_job_runs() {
         Some("Ripcord")
     );
 }
+
+/// Names in six scripts are drawn with glyphs, not boxes: the headless harness panics on a
+/// glyph no font has, and here, as in the real window (eframe's `system_fonts`), the
+/// system's fonts are found through fontconfig. Needs the README's font packages.
+#[test]
+fn names_in_every_script_render_as_text() {
+    let names = [
+        "中文文件名.txt",
+        "日本語のファイル.txt",
+        "한국어 파일.txt",
+        "ملف عربي.txt",
+        "קובץ עברי.txt",
+        "हिंदी फ़ाइल.txt",
+    ];
+    let app = RipcordApp::new(Settings::default(), GuiArgs::default());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app);
+    h.ctx.add_font_provider(std::sync::Arc::new(
+        egui_system_font_provider::SystemFontProvider::new(),
+    ));
+    for n in names {
+        let row = ripcord::gui::model::Row::new(PathBuf::from("/x").join(n), 1, None);
+        h.state_mut().rows.push(row);
+    }
+    h.run_steps(3);
+    for n in names {
+        assert!(h.query_by_label_contains(n).is_some(), "{n} not shown");
+    }
+}
+
+#[test]
+fn a_short_window_folds_the_options_and_keeps_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 20, 10);
+    let h = harness_at(egui::vec2(640.0, 400.0), Settings::default(), paths);
+    assert!(h.query_by_label_contains("Options: ").is_some());
+    assert!(
+        h.query_by_label("Daemon mode: exit without waiting for running work")
+            .is_none(),
+        "the options are folded"
+    );
+    let shown = h.query_all_by_label_contains("file").count();
+    assert!(shown >= 8, "only {shown} rows show in a 400-high window");
+}

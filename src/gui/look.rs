@@ -157,9 +157,7 @@ pub fn shown_title(ctx: &Context) -> Option<String> {
 /// not focused sends a desktop notification with `summary`. Where no notification service
 /// runs, nothing happens; the UI thread never waits for the desktop.
 pub fn job_ended(ctx: &Context, elapsed: Duration, summary: &str) {
-    // Unknown focus (a headless test, a platform that does not say) counts as seen.
-    let unseen = ctx.input(|i| i.viewport().focused) == Some(false);
-    if elapsed <= NOTIFY_AFTER || !unseen {
+    if !should_notify(ctx.input(|i| i.viewport().focused), elapsed) {
         return;
     }
     let body = summary.to_string();
@@ -168,13 +166,25 @@ pub fn job_ended(ctx: &Context, elapsed: Duration, summary: &str) {
         .name("ripcord-notify".into())
         .spawn(move || {
             // No service (no session bus, no notification daemon) is not an error to report.
-            let _ = notify_rust::Notification::new()
-                .appname(TITLE)
-                .summary("Ripcord: job finished")
-                .body(&body)
-                .icon("ripcord")
-                .show();
+            let _ = notify(&body);
         });
+}
+
+/// Whether a job that took `elapsed` ends unseen: the window is known not to have the focus
+/// (unknown focus, as in a headless test, counts as seen).
+fn should_notify(focused: Option<bool>, elapsed: Duration) -> bool {
+    focused == Some(false) && elapsed > NOTIFY_AFTER
+}
+
+/// Sends the notification over D-Bus; blocks until the desktop answers or refuses.
+fn notify(body: &str) -> Result<(), notify_rust::error::Error> {
+    notify_rust::Notification::new()
+        .appname(TITLE)
+        .summary("Ripcord: job finished")
+        .body(body)
+        .icon("ripcord")
+        .show()
+        .map(drop)
 }
 
 #[cfg(test)]
@@ -186,6 +196,29 @@ mod tests {
         assert_eq!(title_text(Some(0.375)), "37 % — Ripcord");
         assert_eq!(title_text(Some(1.5)), "100 % — Ripcord");
         assert_eq!(title_text(None), "Ripcord");
+    }
+
+    #[test]
+    fn only_a_long_job_ending_unseen_notifies() {
+        let long = NOTIFY_AFTER + Duration::from_secs(1);
+        assert!(should_notify(Some(false), long));
+        assert!(!should_notify(Some(true), long));
+        assert!(!should_notify(None, long));
+        assert!(!should_notify(Some(false), NOTIFY_AFTER));
+    }
+
+    /// Without a session bus (as here, and in CI) sending fails at once instead of hanging.
+    #[test]
+    fn no_notification_service_is_a_quiet_error() {
+        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(notify("test").is_err());
+        });
+        let failed = rx.recv_timeout(Duration::from_secs(5));
+        assert_eq!(failed, Ok(true));
     }
 
     #[test]
