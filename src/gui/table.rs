@@ -6,8 +6,9 @@
 //! index); a sort is a view order, a permutation kept in [`TableView`]. Per-frame work is
 //! proportional to the rows on screen: the permutation is rebuilt only when the sort changes
 //! or rows are removed, and rows added are merged in, never re-sorted with the rest. A sort is
-//! a snapshot: a row whose state changes keeps its place, so rows never move under the
-//! pointer.
+//! a snapshot: a row whose state changes keeps its place (rows added under a sort take theirs
+//! among the others). Widget ids carry the row, so a click pressed on one row never acts on
+//! another that came under the pointer before the release.
 
 mod cells;
 mod view;
@@ -215,11 +216,15 @@ pub fn show(
             egui::StrokeKind::Inside,
         );
     }
+    // Applied after drawing, so shown on the next frame: ask for it now, not when the mouse
+    // next moves.
     if let Some(c) = clicked_header {
         view.toggle_sort(c, rows);
+        ui.ctx().request_repaint();
     }
     if let Some(pos) = clicked_row {
         view.cursor = Some(pos);
+        ui.ctx().request_repaint();
     }
 }
 
