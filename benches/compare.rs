@@ -367,6 +367,7 @@ fn check_overhead() -> f64 {
         job_bytes: &jb,
         throttle: &throttle,
         on_progress: &noop,
+        verifying: &std::sync::atomic::AtomicBool::new(false),
     };
     let mut with = Vec::new();
     let mut without = Vec::new();

@@ -36,6 +36,7 @@ pub mod gui;
 pub mod ops;
 pub mod output;
 pub mod units;
+pub mod walk;
 
 /// Makes the process-wide choices once, at start-up: the allocator's trimming policy, then
 /// everything [`init_engine`] does. `main` calls it first, before any other thread exists

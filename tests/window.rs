@@ -65,7 +65,7 @@ fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordA
     );
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
-        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app);
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "files listed", |a| a.rows.len() == n);
     h
 }
@@ -185,12 +185,12 @@ fn close_with_daemon_off_stops_then_closes() {
         rows.iter()
             .all(|r| r.state == FileState::Cancelled(Reason::Shutdown))
     );
-    // The status line still says how far the job got before it was stopped.
-    let done: u64 = rows.iter().map(|r| r.done_bytes).sum();
-    assert!(done > 0);
+    // Cancelled files are not done: the status line counts them apart, and none of their
+    // bytes as done.
     h.run();
-    let shown = format!("{} of", ripcord::units::human_bytes(done));
-    assert!(h.query_by_label_contains(&shown).is_some(), "{shown}");
+    for shown in ["Files 0 of 2", "0 B of 16.0 MiB", "· 2 cancelled"] {
+        assert!(h.query_by_label_contains(shown).is_some(), "{shown}");
+    }
 }
 
 #[test]
@@ -439,6 +439,367 @@ fn launch_flags_are_not_remembered() {
     assert_eq!((kept.daemon, kept.op), (before.daemon, before.op));
 }
 
+/// Steps until no job runs and every row has ended (after one step, so that a click just
+/// made has started its job).
+fn step_until_finished(h: &mut Harness<'_, RipcordApp>) {
+    h.step();
+    step_until(h, "finished", |a| {
+        !a.is_running() && a.rows.iter().all(|r| r.state.is_final())
+    });
+}
+
+/// Verify keeps its manifests: each entry row names its manifest, Start again reads the
+/// manifests again (not the entries' names against the current folder), and switching to
+/// another operation works on the entries' real paths.
+#[test]
+fn verify_again_rereads_its_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    files(dir.path(), 2, 50_000);
+    files(&sub, 1, 60_000);
+    for d in [dir.path(), sub.as_path()] {
+        let names: Vec<String> = entries(d)
+            .into_iter()
+            .filter(|n| n.ends_with(".bin"))
+            .collect();
+        let out = std::process::Command::new("sha256sum")
+            .current_dir(d)
+            .args(&names)
+            .output()
+            .unwrap();
+        std::fs::write(d.join("SUMS.sha256"), &out.stdout).unwrap();
+    }
+    let manifests = vec![dir.path().join("SUMS.sha256"), sub.join("SUMS.sha256")];
+    let settings = Settings {
+        op: OpKind::Verify,
+        ..Settings::default()
+    };
+    let mut h = harness(settings, manifests.clone());
+    for round in 0..2 {
+        h.get_by_label("Start").click();
+        step_until_finished(&mut h);
+        let rows = &h.state().rows;
+        assert_eq!(rows.len(), 3, "round {round}: {rows:?}");
+        assert!(
+            rows.iter().all(|r| r.state == FileState::Done),
+            "round {round}: {:?}",
+            rows.iter().map(|r| &r.state).collect::<Vec<_>>()
+        );
+        let origins: Vec<PathBuf> = rows
+            .iter()
+            .map(|r| r.origin.as_deref().unwrap().to_path_buf())
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                manifests[0].clone(),
+                manifests[0].clone(),
+                manifests[1].clone()
+            ],
+            "round {round}"
+        );
+    }
+    // Another operation on the same rows opens the files themselves.
+    h.state_mut().settings.op = OpKind::Hash;
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    assert!(
+        h.state().rows.iter().all(|r| r.state == FileState::Done),
+        "{:?}",
+        h.state().rows.iter().map(|r| &r.state).collect::<Vec<_>>()
+    );
+}
+
+/// Totals: a skipped file leaves the work to do, a failed one stays in it undone and keeps
+/// its size, "Files N of M" counts done files, and the summary names every kind. An input
+/// with nothing to do (a .zst to compress) is skipped with its reason, not failed.
+#[test]
+fn totals_count_skipped_and_failed_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.bin");
+    let b = dir.path().join("b.zst");
+    let c = dir.path().join("c.bin");
+    common::file(&a, 100_000, 1);
+    common::file(&b, 30_000, 2);
+    common::file(&c, 70_000, 3);
+    let settings = Settings {
+        op: OpKind::Compress,
+        ..Settings::default()
+    };
+    let mut h = harness(settings, vec![a, b, c.clone()]);
+    std::fs::remove_file(&c).unwrap();
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    let rows = &h.state().rows;
+    assert_eq!(rows[0].state, FileState::Done);
+    assert!(
+        matches!(&rows[1].state, FileState::Skipped(why) if why.contains("already compressed")),
+        "{:?}",
+        rows[1].state
+    );
+    assert!(matches!(rows[2].state, FileState::Failed(_)));
+    assert_eq!(rows[2].size, 70_000, "a failed row keeps its size");
+    h.run();
+    for shown in [
+        "Files 1 of 2",
+        "97.7 KiB of 166.0 KiB",
+        "· 1 failed",
+        "· 1 skipped",
+        "1 done, 1 skipped, 1 failed",
+    ] {
+        assert!(
+            h.query_all_by_label_contains(shown).next().is_some(),
+            "{shown} not shown"
+        );
+    }
+}
+
+/// Files added while a job runs join the queue and run when it ends; a queued row of the
+/// running job can be skipped (selected + Delete) without stopping the others.
+#[test]
+fn files_added_while_running_join_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 3 << 20);
+    let later = dir.path().join("later.bin");
+    common::file(&later, 1 << 20, 9);
+    let settings = Settings {
+        threads: 1,
+        ..throttled(OpKind::Hash, 4.0)
+    };
+    let mut h = harness(settings, paths);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.rows[0].state == FileState::Running);
+    h.state_mut().add(vec![later.clone()]);
+    step_until(&mut h, "added while running", |a| a.rows.len() == 4);
+    assert_eq!(h.state().rows[3].state, FileState::Ready);
+    assert_eq!(h.state().rows[2].state, FileState::Queued);
+    h.state_mut().rows.marks_mut()[2].selected = true;
+    h.key_press(egui::Key::Delete);
+    step_until(&mut h, "queued row skipped", |a| {
+        a.rows[2].state == FileState::Cancelled(Reason::Skip)
+    });
+    assert_eq!(h.state().rows.len(), 4, "a row of the job stays in place");
+    step_until(&mut h, "the queue ran", |a| {
+        !a.is_running() && a.rows[3].state == FileState::Done
+    });
+    let states: Vec<_> = h.state().rows.iter().map(|r| r.state.clone()).collect();
+    assert_eq!(
+        states,
+        [
+            FileState::Done,
+            FileState::Done,
+            FileState::Cancelled(Reason::Skip),
+            FileState::Done
+        ]
+    );
+}
+
+/// "Retry failed" runs only the failed rows; "Run remaining" runs what a cancel left.
+#[test]
+fn retry_failed_and_run_remaining() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 2 << 20);
+    let mut h = harness(Settings::default(), paths.clone());
+    let moved = dir.path().join("away");
+    std::fs::rename(&paths[1], &moved).unwrap();
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    assert!(matches!(h.state().rows[1].state, FileState::Failed(_)));
+    let before: Vec<_> = h.state().rows.iter().map(|r| r.result.clone()).collect();
+    std::fs::rename(&moved, &paths[1]).unwrap();
+    h.run();
+    h.get_by_label("Retry failed (1)").click();
+    step_until_finished(&mut h);
+    let rows = &h.state().rows;
+    assert!(
+        rows.iter().all(|r| r.state == FileState::Done),
+        "{:?}",
+        rows.iter().map(|r| &r.state).collect::<Vec<_>>()
+    );
+    assert_eq!(rows[0].result, before[0]);
+    assert_eq!(rows[2].result, before[2]);
+    let message = h.state().message().unwrap_or_default().to_string();
+    assert!(
+        message.contains("1 done, 0 failed"),
+        "only one ran: {message}"
+    );
+
+    // A cancel part way, then "Run remaining" finishes the job.
+    h.state_mut().settings = Settings {
+        threads: 1,
+        ..throttled(OpKind::Hash, 8.0)
+    };
+    h.get_by_label("Start").click();
+    h.step();
+    step_until(&mut h, "running", |a| {
+        a.rows[0].state == FileState::Running && a.rows[0].done_bytes > 0
+    });
+    h.get_by_label("Cancel").click();
+    step_until_finished(&mut h);
+    let left = h
+        .state()
+        .rows
+        .iter()
+        .filter(|r| r.state != FileState::Done)
+        .count();
+    assert!(left > 0);
+    h.state_mut().settings.throttle_on = false;
+    h.run();
+    h.get_by_label(&format!("Run remaining ({left})")).click();
+    step_until_finished(&mut h);
+    assert!(h.state().rows.iter().all(|r| r.state == FileState::Done));
+}
+
+/// Closing with checksums never saved asks first, from the title bar exactly as from
+/// Ctrl+Q: Keep working stays, Discard closes. Daemon mode does not ask.
+#[test]
+fn closing_with_unsaved_checksums_asks_first() {
+    use ripcord::gui::dialogs::Ask;
+    ripcord::init_engine();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 1, 1000);
+    let app = RipcordApp::new(
+        Settings::default(),
+        GuiArgs {
+            paths,
+            ..Default::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
+    step_until(&mut h, "listed", |a| a.rows.len() == 1);
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    // The title bar's ×.
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+    assert!(!h.state().close_now());
+    assert!(matches!(
+        h.state().asking(),
+        Some(Ask::UnsavedClose { digests: 1 })
+    ));
+    h.run();
+    h.get_by_label("Keep working").click();
+    h.run();
+    assert!(h.state().asking().is_none() && !h.state().close_now());
+    // Ctrl+Q asks the same.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Q);
+    h.step();
+    assert!(matches!(h.state().asking(), Some(Ask::UnsavedClose { .. })));
+    h.run();
+    h.get_by_label("Discard").click();
+    h.step();
+    assert!(h.state().close_now());
+
+    // Daemon mode closes without asking.
+    let mut h = harness(
+        Settings {
+            daemon: true,
+            ..Settings::default()
+        },
+        files(dir.path(), 1, 10),
+    );
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    assert!(h.state_mut().request_close());
+}
+
+/// A missing destination folder is named once before Start, and created on request.
+#[test]
+fn a_missing_destination_is_named_once_and_created_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 1000);
+    let to = dir.path().join("not/yet");
+    let settings = Settings {
+        op: OpKind::Copy,
+        copy_to: Some(to.clone()),
+        ..Settings::default()
+    };
+    let mut h = harness(settings, paths);
+    h.get_by_label("Start").click();
+    h.run();
+    let question = format!("{} does not exist — create it?", to.display());
+    assert!(h.query_by_label_contains(&question).is_some());
+    assert!(!h.state().is_running());
+    h.get_by_label("Create and start").click();
+    step_until(&mut h, "copied", |a| {
+        a.rows.iter().all(|r| r.state == FileState::Done)
+    });
+    assert_eq!(entries(&to), ["file0.bin", "file1.bin"]);
+}
+
+/// The message log keeps every message: each path not added, the run's summary, and a
+/// later "Checksum copied" that does not hide it.
+#[test]
+fn the_message_log_keeps_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 1, 1000);
+    let mut h = harness(Settings::default(), paths);
+    h.state_mut()
+        .add(vec![dir.path().join("nope1"), dir.path().join("nope2")]);
+    step_until(&mut h, "both refused", |a| {
+        a.log().filter(|l| l.contains("Not added")).count() == 2
+    });
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    h.run();
+    let digest = match &h.state().rows[0].result {
+        Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
+        other => panic!("{other:?}"),
+    };
+    h.get_by_label(&digest).click();
+    h.run();
+    let log: Vec<String> = h.state().log().map(str::to_string).collect();
+    for want in ["nope1", "nope2", "Finished: 1 done", "Checksum copied"] {
+        assert!(log.iter().any(|l| l.contains(want)), "{want}: {log:?}");
+    }
+    // The log is shown: its header names the count, and unfolds to selectable lines.
+    h.get_by_label_contains("Messages (").click();
+    h.run();
+    assert!(h.query_by_label_contains("Finished: 1 done").is_some());
+}
+
+/// Copy with verify shows its phase while the copy is read back, then "verified" with the
+/// BLAKE3 checksum both sides share; Save manifest works after it.
+#[test]
+fn a_verified_copy_shows_its_phase_and_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 1, 4 << 20);
+    let to = dir.path().join("copies");
+    std::fs::create_dir(&to).unwrap();
+    let settings = Settings {
+        copy_to: Some(to.clone()),
+        copy_verify: true,
+        ..throttled(OpKind::Copy, 8.0)
+    };
+    let mut h = harness(settings, paths.clone());
+    h.get_by_label("Start").click();
+    step_until(&mut h, "reading the copy back", |a| {
+        a.rows[0].state == FileState::Verifying
+    });
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("verifying").is_some());
+    step_until_finished(&mut h);
+    let want = blake3::hash(&std::fs::read(&paths[0]).unwrap())
+        .to_hex()
+        .to_string();
+    match &h.state().rows[0].result {
+        Some(ripcord::gui::model::RowResult::CopyVerified { dest, blake3 }) => {
+            assert_eq!(blake3, &want);
+            assert_eq!(dest, &to.join("file0.bin"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(h.state().can_save_manifest(), "Save manifest is offered");
+}
+
 // ---- Layout: the table, keyboard, theme, title (issue 10 §4) ----
 
 /// A harness of `size` whose files were given in this order.
@@ -458,7 +819,7 @@ fn harness_at(
     );
     let mut h = Harness::builder()
         .with_size(size)
-        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app);
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "files listed", |a| a.rows.len() == n);
     h.run_steps(3);
     h
@@ -495,13 +856,9 @@ fn a_long_name_leaves_size_and_state_on_a_narrow_window() {
     for ready in h.query_all_by_label("ready") {
         assert!(ready.rect().max.x <= width, "a state is off the window");
     }
-    // The name is cut in the middle: its end (the file's extension) still shows.
-    let shown = h
-        .query_all_by_label_contains("…")
-        .next()
-        .map(|n| n.rect())
-        .expect("the long name is elided");
-    assert!(shown.max.x <= width);
+    // The name is cut to fit (screen readers still get it whole).
+    let name = h.get_by_label_contains(&long).rect();
+    assert!(name.max.x <= width, "the name ends at {}", name.max.x);
 }
 
 #[test]
@@ -656,7 +1013,7 @@ fn names_in_every_script_render_as_text() {
     let app = RipcordApp::new(Settings::default(), GuiArgs::default());
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
-        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app);
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     h.ctx.add_font_provider(std::sync::Arc::new(
         egui_system_font_provider::SystemFontProvider::new(),
     ));

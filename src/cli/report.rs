@@ -180,7 +180,7 @@ impl Reporter {
                     .then(|| format!("ripcord: {}: {reason}", path.0.display()));
                 self.ready(id, path.1, Vec::new(), msg, Check::None);
             }
-            Event::Skipped { id, path, note } => {
+            Event::Skipped { id, path, note, .. } => {
                 let msg = (!self.quiet).then(|| format!("ripcord: {}: {note}", path.display()));
                 self.ready(id, None, Vec::new(), msg, Check::None);
             }
@@ -490,6 +490,7 @@ impl Reporter {
                 path,
                 size,
                 group,
+                ..
             } => {
                 json!({"event": "queued", "id": id, "path": lossy(path), "size": size, "group": group})
             }
@@ -527,7 +528,7 @@ impl Reporter {
             Event::Cancelled { id, reason } => json!({
                 "event": "cancelled", "id": id, "path": path_of(id), "reason": reason.as_str()
             }),
-            Event::Skipped { id, path, note } => {
+            Event::Skipped { id, path, note, .. } => {
                 json!({"event": "skipped", "id": id, "path": lossy(path), "note": note})
             }
             Event::WalkDone { files, bytes } => {

@@ -167,6 +167,10 @@ pub struct JobSpec {
     pub follow_symlinks: bool,
     /// Replace existing outputs.
     pub overwrite: bool,
+    /// The inputs are files a front end found in folders (the window's list), not names
+    /// typed one by one: one the operation has no work for (a `.zst` to compress) is skipped
+    /// with a note, as in a folder, instead of failed.
+    pub listed: bool,
 }
 
 impl JobSpec {
@@ -181,6 +185,7 @@ impl JobSpec {
             throttle: None,
             follow_symlinks: false,
             overwrite: false,
+            listed: false,
         }
     }
 }
@@ -216,6 +221,9 @@ pub enum Event {
         id: FileId,
         /// The file, as named by the input (for verify: as written in the manifest).
         path: PathBuf,
+        /// Where it is read from: `path`, except for verify, where a relative name is
+        /// resolved against the manifest's folder.
+        open: PathBuf,
         /// Its size in bytes, 0 if unknown.
         size: u64,
         /// Index of the input (or manifest) it came from.
@@ -268,6 +276,8 @@ pub enum Event {
         path: PathBuf,
         /// Why it is skipped.
         note: String,
+        /// Index of the input it came from.
+        group: usize,
     },
     /// Walking is over: the totals are final.
     WalkDone {
@@ -333,6 +343,8 @@ pub struct Progress {
     pub walk_done: bool,
     /// Per running file: its id and the bytes done.
     pub running: Vec<(FileId, u64)>,
+    /// Running files being checked after their work (a copy read back).
+    pub verifying: Vec<FileId>,
 }
 
 /// The front end's wake-up: called when there is something new to show.
@@ -344,6 +356,8 @@ pub(crate) struct Slot {
     file_bytes: AtomicU64,
     /// The current file's id plus one; 0 when idle.
     current: AtomicUsize,
+    /// The current file is being checked after its work.
+    verifying: AtomicBool,
 }
 
 #[derive(Default)]
@@ -359,6 +373,7 @@ pub(crate) struct Shared {
     op: Operation,
     overwrite: bool,
     follow_symlinks: bool,
+    listed: bool,
     inputs: Vec<PathBuf>,
     bases: Vec<Option<PathBuf>>,
     token: CancelToken,
@@ -514,6 +529,7 @@ impl Job {
             op: spec.op,
             overwrite: spec.overwrite,
             follow_symlinks: spec.follow_symlinks,
+            listed: spec.listed,
             inputs: spec.inputs,
             bases: spec.bases,
             token,
@@ -530,6 +546,7 @@ impl Job {
                     busy: Mutex::new(None),
                     file_bytes: AtomicU64::new(0),
                     current: AtomicUsize::new(0),
+                    verifying: AtomicBool::new(false),
                 })
                 .collect(),
             walking: Mutex::new(None),
@@ -660,6 +677,12 @@ impl Job {
                 id1 => Some((id1 - 1, s.file_bytes.load(Ordering::Relaxed))),
             })
             .collect();
+        let verifying = sh
+            .slots
+            .iter()
+            .filter(|s| s.verifying.load(Ordering::Relaxed))
+            .filter_map(|s| s.current.load(Ordering::Relaxed).checked_sub(1))
+            .collect();
         Progress {
             bytes_done: sh.job_bytes.load(Ordering::Relaxed),
             bytes_total: sh.total_bytes.load(Ordering::Relaxed),
@@ -669,6 +692,7 @@ impl Job {
                 + sh.counts.cancelled.load(Ordering::Relaxed),
             walk_done: sh.walk_done.load(Ordering::Relaxed),
             running,
+            verifying,
         }
     }
 

@@ -9,9 +9,9 @@
 //! The walker also names each output before any work starts, so two inputs of one job that
 //! would write the same file are caught here, in input order: the second fails, naming both.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::ops::Stop;
 use crate::ops::stream::{is_stdin, is_stream};
 use crate::ops::verify::{Expected, Guess, ReadManifest, read_manifest};
+use crate::walk::{Entry, Walk, special_note};
 
 /// One file for a worker.
 pub(crate) struct Task {
@@ -57,8 +58,6 @@ struct Walker<'a> {
     next_id: FileId,
     files: usize,
     bytes: u64,
-    /// Folders already entered through followed links, to stop cycles.
-    visited: HashSet<(u64, u64)>,
     /// The output folder, never walked into (a copy into a subfolder of its source).
     avoid: Option<(u64, u64)>,
     /// Outputs named so far, and the input that writes each.
@@ -83,7 +82,6 @@ pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
         next_id: 0,
         files: 0,
         bytes: 0,
-        visited: HashSet::new(),
         avoid,
         outputs: HashMap::new(),
     };
@@ -148,11 +146,12 @@ impl Walker<'_> {
         id
     }
 
-    fn announce(&mut self, path: &Path, size: u64, group: usize) -> FileId {
+    fn announce(&mut self, path: &Path, open: &Path, size: u64, group: usize) -> FileId {
         let id = self.new_id();
         self.sh.emit(Event::Queued {
             id,
             path: path.to_path_buf(),
+            open: open.to_path_buf(),
             size,
             group,
         });
@@ -160,16 +159,17 @@ impl Walker<'_> {
     }
 
     fn fail(&mut self, group: usize, path: &Path, error: Error) {
-        let id = self.announce(path, 0, group);
+        let id = self.announce(path, path, 0, group);
         self.sh.finish_file(Event::Failed { id, error });
     }
 
-    fn skip(&mut self, path: &Path, note: &str) {
+    fn skip(&mut self, group: usize, path: &Path, note: &str) {
         let id = self.new_id();
         self.sh.finish_file(Event::Skipped {
             id,
             path: path.to_path_buf(),
             note: note.to_string(),
+            group,
         });
     }
 
@@ -204,7 +204,7 @@ impl Walker<'_> {
             self.outputs.insert(d.clone(), shown.to_path_buf());
         }
         let size = found.size;
-        let id = self.announce(shown, size, group);
+        let id = self.announce(shown, &found.open, size, group);
         self.files += 1;
         self.bytes += size;
         // Relaxed: display statistics.
@@ -268,7 +268,6 @@ impl Walker<'_> {
                     Some(_) => input.parent().unwrap_or(Path::new("")).to_path_buf(),
                     None => input.to_path_buf(),
                 };
-                self.visited.insert((m.dev(), m.ino()));
                 self.dir(group, input, &base);
             }
             Ok(m) if m.is_file() => match self.wanted(input) {
@@ -287,6 +286,8 @@ impl Walker<'_> {
                     };
                     self.queue(group, input, found);
                 }
+                // Listed from a folder by a front end: a skip, as in the engine's own walk.
+                Err(note) if self.sh.listed => self.skip(group, input, note),
                 // Named explicitly, so refusing it is an error, not a quiet skip.
                 Err(note) => self.fail(group, input, Error::invalid(input, note)),
             },
@@ -323,80 +324,33 @@ impl Walker<'_> {
     }
 
     fn dir(&mut self, group: usize, root: &Path, base: &Path) {
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            if self.sh.token.is_cancelled() {
-                return;
-            }
-            self.listing(&dir);
-            let mut entries = match read_sorted(&dir, &self.sh.token) {
-                Ok(e) => e,
-                Err(e) => {
-                    self.fail(group, &dir, Error::io(&dir, "read folder", e));
-                    continue;
-                }
-            };
-            let mut subdirs = Vec::new();
-            for (path, ft) in entries.drain(..) {
-                if self.sh.token.is_cancelled() {
-                    return;
-                }
-                if path
-                    .file_name()
-                    .is_some_and(|n| crate::output::is_temporary(n.as_encoded_bytes()))
-                {
-                    continue;
-                }
-                let meta = if ft.is_symlink() {
-                    if !self.sh.follow_symlinks {
-                        self.skip(&path, "symbolic link not followed (use --follow-symlinks)");
-                        continue;
+        let opts = crate::walk::Options {
+            follow_symlinks: self.sh.follow_symlinks,
+            avoid: self.avoid,
+        };
+        let token = self.sh.token.clone();
+        for entry in Walk::new(root, &token, opts) {
+            match entry {
+                Entry::Folder(dir) => self.listing(&dir),
+                Entry::File { path, size } => match self.wanted(&path) {
+                    Ok(()) => {
+                        let found = Found {
+                            open: path.clone(),
+                            rel: path.strip_prefix(base).unwrap_or(&path).to_path_buf(),
+                            size,
+                            check: None,
+                            stream: false,
+                        };
+                        self.queue(group, &path, found);
                     }
-                    match fs::metadata(&path) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            self.fail(group, &path, Error::io(&path, "follow link", e));
-                            continue;
-                        }
-                    }
-                } else {
-                    match fs::symlink_metadata(&path) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            self.fail(group, &path, Error::io(&path, "open", e));
-                            continue;
-                        }
-                    }
-                };
-                let key = (meta.dev(), meta.ino());
-                if meta.is_dir() {
-                    if Some(key) == self.avoid {
-                        continue;
-                    }
-                    if self.sh.follow_symlinks && !self.visited.insert(key) {
-                        continue;
-                    }
-                    subdirs.push(path);
-                } else if meta.is_file() {
-                    match self.wanted(&path) {
-                        Ok(()) => {
-                            let found = Found {
-                                open: path.clone(),
-                                rel: path.strip_prefix(base).unwrap_or(&path).to_path_buf(),
-                                size: meta.len(),
-                                check: None,
-                                stream: false,
-                            };
-                            self.queue(group, &path, found);
-                        }
-                        Err(note) => self.skip(&path, note),
-                    }
-                } else {
-                    self.skip(&path, special_note(&meta.file_type()));
+                    Err(note) => self.skip(group, &path, note),
+                },
+                Entry::Skipped { path, note } => self.skip(group, &path, note),
+                Entry::Error(e) => {
+                    let path = e.path().to_path_buf();
+                    self.fail(group, &path, e);
                 }
             }
-            // Reverse so that the stack pops folders in name order.
-            stack.extend(subdirs.into_iter().rev());
         }
     }
 
@@ -465,35 +419,5 @@ fn stream_found(input: &Path) -> Found {
         size: 0,
         check: None,
         stream: true,
-    }
-}
-
-/// A folder's entries in name order. Stops early (with what it has) on a cancel, checked
-/// per entry, so a folder of a million names does not hold a cancel up.
-fn read_sorted(
-    dir: &Path,
-    token: &crate::cancel::CancelToken,
-) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
-    let mut v = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        if token.is_cancelled() {
-            break;
-        }
-        let entry = entry?;
-        v.push((entry.path(), entry.file_type()?));
-    }
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(v)
-}
-
-fn special_note(ft: &fs::FileType) -> &'static str {
-    if ft.is_fifo() {
-        "not a regular file (fifo), skipped"
-    } else if ft.is_socket() {
-        "not a regular file (socket), skipped"
-    } else if ft.is_block_device() || ft.is_char_device() {
-        "not a regular file (device), skipped"
-    } else {
-        "not a regular file, skipped"
     }
 }

@@ -68,6 +68,7 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
         job_bytes: &sh.job_bytes,
         throttle: &sh.throttle,
         on_progress: &wake,
+        verifying: &slot.verifying,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
         super::panic_for_testing("worker", &task.path);
@@ -75,8 +76,9 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
     }));
     lock(&sh.file_tokens).remove(&id);
     *lock(&slot.busy) = None;
-    // Relaxed: as above, a display statistic.
+    // Relaxed: as above, display statistics.
     slot.current.store(0, Ordering::Relaxed);
+    slot.verifying.store(false, Ordering::Relaxed);
     let event = match result {
         Ok(Ok(outcome)) => Event::Done { id, outcome },
         Ok(Err(Stop::Cancelled(reason))) => Event::Cancelled { id, reason },

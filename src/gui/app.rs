@@ -6,17 +6,21 @@ use std::time::{Duration, Instant};
 
 use egui::{Key, Modifiers, Ui};
 
-use super::background::{Background, Purpose, Reply, reveal};
-use super::model::{FileState, Row, RowResult, Settings};
+use super::background::{Background, Purpose, Reply};
+use super::dialogs::Ask;
+use super::log::Log;
+use super::model::{FileState, Row, RowList, RowResult, Settings};
+use super::results::{ManifestSnapshot, ReportRow, common_folder};
 use super::run::Run;
-use super::{Action, closing, look, options, status, table, toolbar};
+use super::{Action, closing, dialogs, look, options, status, table, toolbar};
 
 mod events;
 use super::Launch;
 use crate::cancel::Reason;
 use crate::engine::Job;
 use crate::ops::kind::OpKind;
-use crate::ops::manifest::{Style, format_line};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The longest the window waits between two repaints while work runs, so the clock moves
 /// even when no progress arrives (a throttled worker between chunks).
@@ -29,10 +33,26 @@ pub struct RipcordApp {
     /// Remembered settings.
     pub settings: Settings,
     /// The file list.
-    pub rows: Vec<Row>,
+    pub rows: RowList,
     /// The list's sort, view order and keyboard cursor.
     pub table: table::TableView,
     run: Option<Run>,
+    /// Bytes read so far of the files running now.
+    running_bytes: u64,
+    /// Checksums were computed and not saved since.
+    unsaved: bool,
+    /// Every message of the session.
+    log: Log,
+    /// A question the window is waiting on.
+    ask: Option<Ask>,
+    /// Which rows the job waiting on a question (a missing folder) runs.
+    start_pending: Option<Vec<usize>>,
+    /// The person chose to close and drop unsaved checksums.
+    discard_ok: bool,
+    /// Close once the manifest being saved is written.
+    close_after_save: bool,
+    /// Files found so far by the listings under way.
+    listed: Arc<AtomicUsize>,
     background: Background,
     ctx: Arc<OnceLock<egui::Context>>,
     dialogs_available: Option<bool>,
@@ -44,10 +64,18 @@ pub struct RipcordApp {
     closing: Option<Instant>,
     /// The window may close now.
     close_now: bool,
-    /// A manifest body waiting for the save dialog's answer.
-    manifest_body: Option<Vec<u8>>,
+    /// What the save dialog's answer will be written from.
+    to_save: Option<ToSave>,
     /// The settings before and after this launch's flags, so flags stay one-off.
     one_off: OneOff,
+}
+
+/// What is saved once the save dialog answers.
+enum ToSave {
+    /// A manifest of the checksums (its names depend on where it is saved).
+    Manifest(ManifestSnapshot),
+    /// The CSV report.
+    Report(Vec<u8>),
 }
 
 /// Bytes in a MiB: the window shows sizes and speeds in binary units, and its throttle too.
@@ -89,9 +117,17 @@ impl RipcordApp {
                 launched: settings.clone(),
             },
             settings,
-            rows: Vec::new(),
+            rows: RowList::default(),
             table: table::TableView::default(),
             run: None,
+            running_bytes: 0,
+            unsaved: false,
+            log: Log::default(),
+            ask: None,
+            start_pending: None,
+            discard_ok: false,
+            close_after_save: false,
+            listed: Arc::default(),
             background,
             ctx,
             dialogs_available: None,
@@ -101,7 +137,7 @@ impl RipcordApp {
             autostart: args.start,
             closing: None,
             close_now: false,
-            manifest_body: None,
+            to_save: None,
         };
         if !args.paths.is_empty() {
             app.add_paths(args.paths);
@@ -143,13 +179,37 @@ impl RipcordApp {
         self.message.as_deref()
     }
 
+    /// The message log, oldest first.
+    pub fn log(&self) -> impl Iterator<Item = &str> {
+        self.log.lines()
+    }
+
+    /// The question the window waits on, if any.
+    pub fn asking(&self) -> Option<&Ask> {
+        self.ask.as_ref()
+    }
+
+    /// Shows `message` in the bottom bar and keeps it in the log.
+    fn say(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.log.push(&message);
+        self.message = Some(message);
+    }
+
     /// The person asked to close (title bar ×, Ctrl+Q). Returns whether the window may close
-    /// now; otherwise a graceful stop has begun and the window closes by itself when done.
+    /// now; otherwise a graceful stop has begun and the window closes by itself when done,
+    /// or a question about unsaved checksums is showing.
     pub fn request_close(&mut self) -> bool {
         if self.close_now {
             return true;
         }
         let daemon = self.settings.daemon;
+        if !daemon && self.unsaved && !self.discard_ok {
+            self.ask = Some(Ask::UnsavedClose {
+                digests: self.rows.tally().digests,
+            });
+            return false;
+        }
         match &mut self.run {
             Some(run) if run.is_active() => {
                 if daemon {
@@ -177,12 +237,38 @@ impl RipcordApp {
         }
     }
 
+    /// One frame of the real window: a close from the title bar goes through
+    /// [`RipcordApp::request_close`], exactly as Ctrl+Q does, then [`RipcordApp::show`].
+    pub fn frame(&mut self, ui: &mut Ui) {
+        if ui.input(|i| i.viewport().close_requested()) && !self.request_close() {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        }
+        self.show(ui);
+    }
+
+    /// Adds files and folders to the list, as a drop does (while a job runs they join the
+    /// queue).
+    pub fn add(&mut self, paths: Vec<PathBuf>) {
+        self.add_paths(paths);
+    }
+
     fn add_paths(&mut self, paths: Vec<PathBuf>) {
         if paths.is_empty() {
             return;
         }
+        if self.listings_pending == 0 {
+            // Relaxed: a display counter; no listing runs to race this reset.
+            self.listed.store(0, Ordering::Relaxed);
+        }
         self.listings_pending += 1;
-        self.background.add_paths(paths);
+        self.background.add_paths(paths, Arc::clone(&self.listed));
+    }
+
+    /// Files found by the listings under way, while there are any.
+    pub fn listing(&self) -> Option<usize> {
+        // Relaxed: a display counter.
+        (self.listings_pending > 0).then(|| self.listed.load(Ordering::Relaxed))
     }
 
     /// One frame: everything the window shows and does.
@@ -210,7 +296,7 @@ impl RipcordApp {
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
-        if !dropped.is_empty() && !self.is_running() {
+        if !dropped.is_empty() {
             self.add_paths(dropped);
         }
         if self.autostart && self.listings_pending == 0 && !self.rows.is_empty() {
@@ -221,25 +307,27 @@ impl RipcordApp {
         let paused = self.run.as_ref().is_some_and(Run::is_paused);
         egui::Panel::top("ripcord-top").show(ui, |ui| {
             ui.add_space(4.0);
+            let tally = self.rows.tally();
             let st = toolbar::ToolbarState {
                 running,
                 paused,
                 has_rows: !self.rows.is_empty(),
                 can_save: self.can_save_manifest(),
+                failed: tally.failed,
+                remaining: tally.failed + tally.cancelled + tally.waiting,
             };
             toolbar::show(ui, &st, &mut actions);
             ui.separator();
             options::show(ui, &mut self.settings, running, &mut actions);
             ui.horizontal(|ui| {
                 ui.label("Path:");
-                let edit = ui.add_enabled(
-                    !running,
+                let edit = ui.add(
                     egui::TextEdit::singleline(&mut self.typed_path)
                         .hint_text("type or paste a file or folder path, then Enter")
                         .desired_width(420.0),
                 );
                 let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
-                if ui.add_enabled(!running, egui::Button::new("Add")).clicked() || entered {
+                if ui.button("Add").clicked() || entered {
                     actions.push(Action::AddTyped);
                 }
             });
@@ -259,12 +347,23 @@ impl RipcordApp {
                     .sample(Instant::now(), totals.bytes_done, totals.files_final);
             }
             status::show(ui, self.run.as_ref(), &totals, self.message.as_deref());
+            if let Some(n) = self.listing() {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("Listing… {n} files"));
+                    if ui.small_button("Cancel listing").clicked() {
+                        actions.push(Action::StopListing);
+                    }
+                });
+                ctx.request_repaint_after(CLOCK_REPAINT_EVERY);
+            }
+            self.log.show(ui);
         });
         egui::CentralPanel::default().show(ui, |ui| {
             table::show(
                 ui,
                 &mut self.table,
-                &mut self.rows,
+                self.rows.marks_mut(),
                 paused,
                 running,
                 &mut actions,
@@ -279,6 +378,8 @@ impl RipcordApp {
                 .unwrap_or_default();
             closing::show(&ctx, since.elapsed(), &busy, &mut actions);
             ctx.request_repaint_after(Duration::from_millis(200));
+        } else if let Some(ask) = &self.ask {
+            dialogs::show(&ctx, ask, &mut actions);
         }
         for a in actions {
             self.apply(a, &ctx);
@@ -294,7 +395,7 @@ impl RipcordApp {
             if i.consume_key(Modifiers::COMMAND, Key::Q) {
                 actions.push(Action::Quit);
             }
-            if i.consume_key(Modifiers::COMMAND, Key::O) && !running {
+            if i.consume_key(Modifiers::COMMAND, Key::O) {
                 actions.push(Action::AddFiles);
             }
             if i.consume_key(Modifiers::COMMAND, Key::Enter) && !running {
@@ -308,7 +409,7 @@ impl RipcordApp {
             }
         });
         let typing = ctx.memory(|m| m.focused().is_some());
-        if !typing && !running {
+        if !typing {
             ctx.input(|i| {
                 for ev in &i.events {
                     if let egui::Event::Paste(text) = ev {
@@ -331,97 +432,139 @@ impl RipcordApp {
                     self.listings_pending = self.listings_pending.saturating_sub(1)
                 }
                 Reply::NotAdded(path, why) => {
-                    self.message = Some(format!("Not added: {}: {why}", path.display()));
+                    self.say(format!("Not added: {}: {why}", path.display()));
+                }
+                Reply::Skipped(path, note) => {
+                    self.log
+                        .push(&format!("Not listed: {}: {note}", path.display()));
                 }
                 Reply::Picked(purpose, picked) => self.picked(purpose, picked),
-                Reply::Saved(Ok(p)) => {
-                    self.message = Some(format!("Manifest saved: {}", p.display()))
+                Reply::Saved(purpose, Ok(p)) => {
+                    if purpose == Purpose::SaveManifest {
+                        self.unsaved = false;
+                        self.say(format!("Manifest saved: {}", p.display()));
+                        if self.close_after_save {
+                            self.close_now = true;
+                            if let Some(ctx) = self.ctx.get() {
+                                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                            }
+                        }
+                    } else {
+                        self.say(format!("Report saved: {}", p.display()));
+                    }
                 }
-                Reply::Saved(Err(e)) => self.message = Some(format!("Manifest not saved: {e}")),
+                Reply::Saved(_, Err(e)) => {
+                    self.close_after_save = false;
+                    self.say(format!("Not saved: {e}"));
+                }
+                Reply::Created(Ok(dir)) => {
+                    self.say(format!("Created {}", dir.display()));
+                    if let Some(rows) = self.start_pending.take() {
+                        self.start_rows(rows);
+                    }
+                }
+                Reply::Created(Err(e)) => {
+                    self.start_pending = None;
+                    self.say(e);
+                }
+                Reply::Note(text) => self.say(text),
             }
         }
     }
 
     fn picked(&mut self, purpose: Purpose, picked: Option<Vec<PathBuf>>) {
         let Some(mut paths) = picked else {
-            self.manifest_body = None;
+            self.to_save = None;
+            self.close_after_save = false;
             return;
         };
         match purpose {
             Purpose::AddFiles | Purpose::AddFolder => self.add_paths(paths),
             Purpose::CopyTo => self.settings.copy_to = paths.pop(),
             Purpose::OutDir => self.settings.out_dir = paths.pop(),
-            Purpose::SaveManifest => {
-                if let (Some(path), Some(body)) = (paths.pop(), self.manifest_body.take()) {
-                    self.background.save(path, body);
+            Purpose::SaveManifest | Purpose::SaveReport => {
+                if let (Some(path), Some(what)) = (paths.pop(), self.to_save.take()) {
+                    let body = match what {
+                        ToSave::Manifest(m) => m.body(&path),
+                        ToSave::Report(b) => b,
+                    };
+                    self.background.save(purpose, path, body);
                 }
             }
         }
     }
 
     /// Appends found files, leaving out any already listed (a file listed twice would be
-    /// processed twice, and its output refused the second time).
+    /// processed twice, and its output refused the second time). The list's index finds
+    /// them without a search, so adding a folder of a million files twice stays cheap.
     fn add_found(&mut self, files: Vec<super::background::Found>) {
-        let listed: std::collections::HashSet<&std::path::Path> =
-            self.rows.iter().map(|r| r.path.as_path()).collect();
-        let fresh: Vec<Row> = files
-            .into_iter()
-            .filter(|(p, _, _)| !listed.contains(p.as_path()))
-            .map(|(p, size, base)| Row::new(p, size, base))
-            .collect();
-        self.rows.extend(fresh);
+        for (p, size, base) in files {
+            self.rows.push_new(Row::new(p, size, base));
+        }
     }
 
-    fn can_save_manifest(&self) -> bool {
+    /// Whether "Save manifest…" is offered: checksums (or verified copies) of a finished run.
+    pub fn can_save_manifest(&self) -> bool {
         self.run
             .as_ref()
-            .is_some_and(|r| !r.is_active() && r.op == OpKind::Hash)
-            && self
-                .rows
-                .iter()
-                .any(|r| matches!(r.result, Some(RowResult::Digest(_))))
+            .is_some_and(|r| !r.is_active() && matches!(r.op, OpKind::Hash | OpKind::Copy))
+            && self.rows.tally().digests > 0
     }
 
-    fn manifest(&self) -> Vec<u8> {
-        let algo = self.settings.algo;
-        let mut body = Vec::new();
-        let lines: Vec<Vec<u8>> = self
-            .rows
-            .iter()
-            .filter_map(|r| match &r.result {
-                Some(RowResult::Digest(hex)) => Some(format_line(&r.path, algo, hex, Style::Gnu)),
-                _ => None,
-            })
-            .collect();
-        if let Some(reason) = self
-            .run
-            .as_ref()
-            .and_then(|r| r.finished.as_ref())
-            .and_then(|s| s.cancel_reason)
-        {
-            body.extend_from_slice(&crate::ops::manifest::partial_header(
-                reason,
-                lines.len(),
-                Some(self.rows.len()),
-            ));
+    /// What a manifest saved now holds.
+    fn manifest(&self) -> ManifestSnapshot {
+        ManifestSnapshot {
+            lines: self
+                .rows
+                .iter()
+                .filter_map(|r| match &r.result {
+                    Some(RowResult::Digest(hex)) => Some((r.path.clone(), hex.clone())),
+                    // A verified copy's checksum, under the copy's name: the manifest then
+                    // checks the copies later.
+                    Some(RowResult::CopyVerified { dest, blake3 }) => {
+                        Some((dest.clone(), blake3.clone()))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            algo: self.manifest_algo(),
+            partial: self
+                .run
+                .as_ref()
+                .and_then(|r| r.finished.as_ref())
+                .and_then(|s| s.cancel_reason)
+                .map(|reason| (reason, self.rows.len())),
         }
-        for l in lines {
-            body.extend_from_slice(&l);
+    }
+
+    /// The algorithm of the checksums a manifest would hold: a copy verifies with BLAKE3.
+    fn manifest_algo(&self) -> crate::ops::hash::Algo {
+        match self.run.as_ref().map(|r| r.op) {
+            Some(OpKind::Copy) => crate::ops::hash::Algo::Blake3,
+            _ => self.settings.algo,
         }
-        body
     }
 
     fn dialog(&mut self, purpose: Purpose) {
         if self.dialogs_available == Some(false) {
-            self.message = Some(
-                "No file dialog can be shown here (install zenity or a desktop portal). Type or paste a path in the Path box instead."
-                    .into(),
+            self.close_after_save = false;
+            self.say(
+                "No file dialog can be shown here (install zenity or a desktop portal). Type or paste a path in the Path box instead.",
             );
             return;
         }
-        let name = (purpose == Purpose::SaveManifest)
-            .then(|| format!("checksums.{}", self.settings.algo.extension()));
-        self.background.dialog(purpose, name);
+        let name = match purpose {
+            Purpose::SaveManifest => {
+                Some(format!("checksums.{}", self.manifest_algo().extension()))
+            }
+            Purpose::SaveReport => Some("ripcord-report.csv".to_string()),
+            _ => None,
+        };
+        // Save dialogs open where the files are.
+        let folder = matches!(purpose, Purpose::SaveManifest | Purpose::SaveReport)
+            .then(|| common_folder(self.rows.iter().map(|r| r.path.as_path())))
+            .flatten();
+        self.background.dialog(purpose, name, folder);
     }
 
     fn apply(&mut self, action: Action, ctx: &egui::Context) {
@@ -435,14 +578,61 @@ impl RipcordApp {
                 self.add_paths(parse_pasted(&text));
             }
             Action::Paste(text) => self.add_paths(parse_pasted(&text)),
-            Action::RemoveSelected => self.rows.retain(|r| !r.selected),
+            Action::RemoveSelected => self.remove_selected(),
             Action::Clear => {
+                if self.is_running() {
+                    return;
+                }
                 self.background.stop_listing();
                 self.rows.clear();
                 self.run = None;
                 self.message = None;
+                self.unsaved = false;
             }
-            Action::Start => self.start(),
+            Action::Start => self.start_rows((0..self.rows.len()).collect()),
+            Action::RetryFailed => {
+                let rows = self.rows_where(|s| matches!(s, FileState::Failed(_)));
+                self.start_rows(rows);
+            }
+            Action::RunRemaining => {
+                let rows = self.rows_where(|s| {
+                    matches!(
+                        s,
+                        FileState::Failed(_)
+                            | FileState::Cancelled(_)
+                            | FileState::Ready
+                            | FileState::Queued
+                    ) && *s != FileState::Cancelled(Reason::Skip)
+                });
+                self.start_rows(rows);
+            }
+            Action::StopListing => {
+                self.background.stop_listing();
+                self.say("Listing stopped; the files found so far stay in the list.");
+            }
+            Action::CreateDestination => {
+                self.ask = None;
+                if let Some(dir) = self.settings.destination() {
+                    self.background.create_folder(dir.to_path_buf());
+                }
+            }
+            Action::Dismiss => {
+                self.ask = None;
+                self.start_pending = None;
+            }
+            Action::DiscardAndClose => {
+                self.ask = None;
+                self.discard_ok = true;
+                if self.request_close() {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+            Action::SaveAndClose => {
+                self.ask = None;
+                self.close_after_save = true;
+                self.to_save = Some(ToSave::Manifest(self.manifest()));
+                self.dialog(Purpose::SaveManifest);
+            }
             Action::Cancel => {
                 if let Some(run) = &mut self.run
                     && let Some(job) = &run.job
@@ -458,22 +648,28 @@ impl RipcordApp {
                     run.toggle_pause();
                 }
             }
-            Action::Skip(i) => {
-                if let Some(job) = self.run.as_ref().and_then(|r| r.job.as_ref()) {
-                    job.skip(i);
-                }
-            }
+            Action::Skip(row) => self.skip_row(row),
             Action::CopyText(text) => {
                 ctx.copy_text(text);
-                self.message = Some("Checksum copied to the clipboard.".into());
+                self.say("Checksum copied to the clipboard.");
             }
             Action::SaveManifest => {
-                self.manifest_body = Some(self.manifest());
+                self.to_save = Some(ToSave::Manifest(self.manifest()));
                 self.dialog(Purpose::SaveManifest);
+            }
+            Action::SaveReport => {
+                let op = self.run.as_ref().map_or(self.settings.op, |r| r.op);
+                let rows: Vec<ReportRow> = self
+                    .rows
+                    .iter()
+                    .map(|r| ReportRow::new(r, r.ms.map(|ms| f64::from(ms) / 1000.0)))
+                    .collect();
+                self.to_save = Some(ToSave::Report(super::results::report(&rows, op)));
+                self.dialog(Purpose::SaveReport);
             }
             Action::Reveal(i) => {
                 if let Some(Some(RowResult::Output(p))) = self.rows.get(i).map(|r| &r.result) {
-                    reveal(p);
+                    self.background.reveal(p);
                 }
             }
             Action::ThrottleChanged => {
@@ -497,31 +693,142 @@ impl RipcordApp {
         }
     }
 
-    fn start(&mut self) {
-        if self.is_running() || self.rows.is_empty() {
+    /// The rows whose state `pick` says yes to.
+    fn rows_where(&self, pick: impl Fn(&FileState) -> bool) -> Vec<usize> {
+        (0..self.rows.len())
+            .filter(|&i| self.rows.get(i).is_some_and(|r| pick(&r.state)))
+            .collect()
+    }
+
+    /// Skips a running or queued row of the job; a row waiting for the next job is skipped
+    /// at once.
+    fn skip_row(&mut self, row: usize) {
+        let in_job = self
+            .run
+            .as_ref()
+            .and_then(|r| Some((r.job.as_ref()?, r.id_of(row)?)));
+        match in_job {
+            Some((job, id)) => job.skip(id),
+            None => {
+                if self
+                    .rows
+                    .get(row)
+                    .is_some_and(|r| r.state == FileState::Ready)
+                {
+                    self.rows.set_state(row, FileState::Cancelled(Reason::Skip));
+                }
+            }
+        }
+    }
+
+    /// Removes the selected rows; while a job runs, selected rows of the job are skipped
+    /// instead (they stay, so the rows under the pointer do not move), and the others go.
+    fn remove_selected(&mut self) {
+        if self.is_running() {
+            let in_job: Vec<usize> = self
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.selected && r.state != FileState::Ready)
+                .map(|(i, _)| i)
+                .collect();
+            for i in in_job {
+                self.skip_row(i);
+            }
+            let remap = self
+                .rows
+                .retain_remap(|r| !(r.selected && r.state == FileState::Ready));
+            if let Some(run) = &mut self.run {
+                run.remap_rows(&remap);
+            }
+        } else {
+            let remap = self.rows.retain_remap(|r| !r.selected);
+            if let Some(run) = &mut self.run {
+                run.remap_rows(&remap);
+            }
+        }
+    }
+
+    /// Starts a job over the given rows (the ones not yet in a job, after a job ends).
+    fn run_queued(&mut self) {
+        let rows = self.rows_where(|s| *s == FileState::Ready);
+        if !rows.is_empty() {
+            self.start_rows(rows);
+        }
+    }
+
+    /// Starts a job over `rows` with the current settings: for verify, over the manifests
+    /// those rows came from (their old entry rows make way for the new results).
+    fn start_rows(&mut self, mut rows: Vec<usize>) {
+        if self.is_running() || rows.is_empty() {
             return;
         }
-        let spec = match self.settings.job_spec(&self.rows) {
+        if let Some(dir) = self.settings.destination()
+            && !dir.is_dir()
+        {
+            // Named once, before any row fails for it.
+            self.ask = Some(Ask::CreateFolder(dir.to_path_buf()));
+            self.start_pending = Some(rows);
+            return;
+        }
+        let op = self.settings.op;
+        let mut manifests: Vec<Arc<Path>> = Vec::new();
+        if op == OpKind::Verify {
+            let mut seen = std::collections::HashSet::new();
+            for &i in &rows {
+                if let Some(r) = self.rows.get(i) {
+                    let m = r
+                        .origin
+                        .clone()
+                        .unwrap_or_else(|| Arc::from(r.path.as_path()));
+                    if seen.insert(m.clone()) {
+                        manifests.push(m);
+                    }
+                }
+            }
+            let remap = self.rows.retain_remap(|r| !seen.contains(r.manifest()));
+            if let Some(run) = &mut self.run {
+                run.remap_rows(&remap);
+            }
+            rows.clear();
+        }
+        let (inputs, bases): (Vec<PathBuf>, Vec<Option<PathBuf>>) = if op == OpKind::Verify {
+            (
+                manifests.iter().map(|m| m.to_path_buf()).collect(),
+                Vec::new(),
+            )
+        } else {
+            rows.iter()
+                .filter_map(|&i| self.rows.get(i))
+                .map(|r| (r.path.clone(), r.base.as_deref().map(Path::to_path_buf)))
+                .unzip()
+        };
+        let spec = match self.settings.job_spec(inputs, bases) {
             Ok(s) => s,
             Err(why) => {
-                self.message = Some(why.into());
+                self.say(why);
                 return;
             }
         };
-        let op = spec.op.kind();
-        for r in &mut self.rows {
-            r.state = FileState::Queued;
-            r.done_bytes = 0;
-            r.result = None;
-            r.selected = false;
+        for &i in &rows {
+            self.rows.update(i, |r| {
+                r.state = FileState::Queued;
+                r.done_bytes = 0;
+                r.result = None;
+                r.selected = false;
+            });
         }
         let wake = repaint_waker(Arc::clone(&self.ctx));
         match Job::start(spec, Some(wake)) {
             Ok(job) => {
-                self.run = Some(Run::new(job, op));
+                let mut run = Run::new(job, op);
+                run.input_rows = rows;
+                run.manifests = manifests;
+                self.run = Some(run);
+                self.running_bytes = 0;
                 self.message = None;
             }
-            Err(e) => self.message = Some(format!("Cannot start: {e}")),
+            Err(e) => self.say(format!("Cannot start: {e}")),
         }
     }
 }
@@ -555,11 +862,7 @@ fn repaint_waker(ctx: Arc<OnceLock<egui::Context>>) -> crate::engine::Wake {
 
 impl eframe::App for RipcordApp {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
-        if ui.input(|i| i.viewport().close_requested()) && !self.request_close() {
-            ui.ctx()
-                .send_viewport_cmd(egui::ViewportCommand::CancelClose);
-        }
-        self.show(ui);
+        self.frame(ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

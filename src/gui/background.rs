@@ -4,17 +4,21 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::cancel::CancelToken;
 use crate::output::AtomicOutput;
+use crate::walk::{Entry, Walk};
 
 /// Files found per message while expanding folders.
 const LIST_BATCH_FILES: usize = 2000;
 
-/// A file found by listing: its path, size, and the base folder it was found under.
-pub type Found = (PathBuf, u64, Option<PathBuf>);
+/// A file found by listing: its path, size, and the base folder it was found under (shared
+/// by every file of that folder).
+pub type Found = (PathBuf, u64, Option<Arc<Path>>);
 
 /// What a dialog was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +33,8 @@ pub enum Purpose {
     OutDir,
     /// Choose where to save the manifest.
     SaveManifest,
+    /// Choose where to save the CSV report.
+    SaveReport,
 }
 
 /// A message from a helper thread.
@@ -44,22 +50,28 @@ pub enum Reply {
     ListingDone,
     /// A path that could not be added, and why.
     NotAdded(PathBuf, String),
-    /// A manifest was saved (or not).
-    Saved(Result<PathBuf, String>),
+    /// Something in an added folder that is not listed (a link, a fifo), and why.
+    Skipped(PathBuf, &'static str),
+    /// A manifest or report was saved (or not).
+    Saved(Purpose, Result<PathBuf, String>),
+    /// A folder was created (or not), for the job waiting on it.
+    Created(Result<PathBuf, String>),
+    /// Something to tell the person (the file manager could not be opened…).
+    Note(String),
 }
 
 /// Sends work to helper threads and hands their replies back.
 pub struct Background {
     tx: Sender<Reply>,
     rx: Receiver<Reply>,
-    wake: std::sync::Arc<dyn Fn() + Send + Sync>,
+    wake: Arc<dyn Fn() + Send + Sync>,
     /// Cancelled by "Clear", so a long folder listing stops adding rows.
     listing: CancelToken,
 }
 
 impl Background {
     /// A new set of helpers; `wake` repaints the window when a reply arrives.
-    pub fn new(wake: std::sync::Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub fn new(wake: Arc<dyn Fn() + Send + Sync>) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         let bg = Background {
             tx,
@@ -95,8 +107,13 @@ impl Background {
         }
     }
 
-    /// Opens a file dialog off the UI thread.
-    pub fn dialog(&self, purpose: Purpose, suggested_name: Option<String>) {
+    /// Opens a file dialog off the UI thread, in `folder` if given.
+    pub fn dialog(
+        &self,
+        purpose: Purpose,
+        suggested_name: Option<String>,
+        folder: Option<PathBuf>,
+    ) {
         self.spawn(move || {
             let d = rfd::FileDialog::new().set_title(match purpose {
                 Purpose::AddFiles => "Add files",
@@ -104,12 +121,17 @@ impl Background {
                 Purpose::CopyTo => "Copy to folder",
                 Purpose::OutDir => "Output folder",
                 Purpose::SaveManifest => "Save manifest",
+                Purpose::SaveReport => "Save report",
             });
+            let d = match &folder {
+                Some(f) => d.set_directory(f),
+                None => d,
+            };
             let picked = match purpose {
                 Purpose::AddFiles => d.pick_files(),
                 Purpose::AddFolder => d.pick_folder().map(|p| vec![p]),
                 Purpose::CopyTo | Purpose::OutDir => d.pick_folder().map(|p| vec![p]),
-                Purpose::SaveManifest => d
+                Purpose::SaveManifest | Purpose::SaveReport => d
                     .set_file_name(suggested_name.unwrap_or_else(|| "checksums.sha256".into()))
                     .save_file()
                     .map(|p| vec![p]),
@@ -118,25 +140,29 @@ impl Background {
         });
     }
 
-    /// Finds the regular files in `paths` (walking folders, in name order) off the UI thread.
-    pub fn add_paths(&self, paths: Vec<PathBuf>) {
+    /// Finds the regular files in `paths` (walking folders with the engine's walker, in name
+    /// order) off the UI thread, handing them over in batches as they are found; `found`
+    /// counts them for the "Listing… N files" line.
+    pub fn add_paths(&self, paths: Vec<PathBuf>, found: Arc<AtomicUsize>) {
         let token = self.listing.clone();
         let tx = self.tx.clone();
         let wake = self.wake.clone();
         self.spawn(move || {
-            let mut batch = Vec::new();
-            let mut replies = Vec::new();
+            let mut send = |r| {
+                let _ = tx.send(r);
+                wake();
+            };
+            let mut lister = Lister {
+                token: &token,
+                batch: Vec::new(),
+                found: &found,
+                send: &mut send,
+            };
             for p in paths {
-                list(&p, &token, &mut batch, &mut replies, &mut |b| {
-                    let _ = tx.send(Reply::Found(b));
-                    wake();
-                });
+                lister.list(&p);
             }
-            if !batch.is_empty() {
-                replies.push(Reply::Found(batch));
-            }
-            replies.push(Reply::ListingDone);
-            replies
+            lister.flush();
+            vec![Reply::ListingDone]
         });
     }
 
@@ -147,7 +173,7 @@ impl Background {
     }
 
     /// Writes `body` to `path` atomically.
-    pub fn save(&self, path: PathBuf, body: Vec<u8>) {
+    pub fn save(&self, purpose: Purpose, path: PathBuf, body: Vec<u8>) {
         self.spawn(move || {
             let r = (|| {
                 let mut out = AtomicOutput::create(&path, true).map_err(|e| e.to_string())?;
@@ -155,74 +181,95 @@ impl Background {
                     .map_err(|e| crate::error::Error::io(&path, "write", e).to_string())?;
                 out.commit().map_err(|e| e.to_string())
             })();
-            vec![Reply::Saved(r)]
+            vec![Reply::Saved(purpose, r)]
         });
     }
-}
 
-/// Shows `path`'s folder in the file manager (without waiting for it).
-pub fn reveal(path: &Path) {
-    let dir = path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    if let Ok(mut child) = std::process::Command::new("xdg-open").arg(dir).spawn() {
-        // Reap the child when it ends, on a thread of its own.
-        let _ = std::thread::Builder::new()
-            .name("ripcord-reveal".into())
-            .spawn(move || child.wait());
+    /// Creates the folder `dir` (and its parents).
+    pub fn create_folder(&self, dir: PathBuf) {
+        self.spawn(move || {
+            let r = fs::create_dir_all(&dir).map(|()| dir.clone()).map_err(|e| {
+                format!(
+                    "{}: cannot create folder: {}",
+                    dir.display(),
+                    crate::error::describe_io(&e)
+                )
+            });
+            vec![Reply::Created(r)]
+        });
+    }
+
+    /// Shows `path`'s folder in the file manager; says so when there is none to open it.
+    pub fn reveal(&self, path: &Path) {
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        self.spawn(
+            move || match std::process::Command::new("xdg-open").arg(&dir).spawn() {
+                Ok(mut child) => match child.wait() {
+                    Ok(status) if status.success() => Vec::new(),
+                    _ => vec![Reply::Note(format!(
+                        "No file manager could show {} (xdg-open found none).",
+                        dir.display()
+                    ))],
+                },
+                Err(e) => vec![Reply::Note(format!(
+                    "No file manager to show {}: xdg-open: {}",
+                    dir.display(),
+                    crate::error::describe_io(&e)
+                ))],
+            },
+        );
     }
 }
 
-fn list(
-    root: &Path,
-    token: &CancelToken,
-    batch: &mut Vec<Found>,
-    replies: &mut Vec<Reply>,
-    flush: &mut dyn FnMut(Vec<Found>),
-) {
-    let meta = match fs::metadata(root) {
-        Ok(m) => m,
-        Err(e) => {
-            replies.push(Reply::NotAdded(
-                root.to_path_buf(),
-                crate::error::describe_io(&e),
-            ));
-            return;
+/// One listing: the walker's entries turned into batches of rows and notes.
+struct Lister<'a> {
+    token: &'a CancelToken,
+    batch: Vec<Found>,
+    found: &'a AtomicUsize,
+    send: &'a mut dyn FnMut(Reply),
+}
+
+impl Lister<'_> {
+    fn push(&mut self, f: Found) {
+        self.batch.push(f);
+        // Relaxed: a display counter, read by the UI thread for the "Listing…" line.
+        self.found.fetch_add(1, Ordering::Relaxed);
+        if self.batch.len() >= LIST_BATCH_FILES {
+            self.flush();
         }
-    };
-    if !meta.is_dir() {
-        batch.push((root.to_path_buf(), meta.len(), None));
-        return;
     }
-    let base = root.parent().map(Path::to_path_buf);
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if token.is_cancelled() {
-            return;
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            (self.send)(Reply::Found(std::mem::take(&mut self.batch)));
         }
-        let mut entries: Vec<_> = match fs::read_dir(&dir) {
-            Ok(rd) => rd.flatten().collect(),
+    }
+
+    fn list(&mut self, root: &Path) {
+        let meta = match fs::metadata(root) {
+            Ok(m) => m,
             Err(e) => {
-                replies.push(Reply::NotAdded(dir, crate::error::describe_io(&e)));
-                continue;
+                let why = crate::error::describe_io(&e);
+                return (self.send)(Reply::NotAdded(root.to_path_buf(), why));
             }
         };
-        entries.sort_by_key(|e| e.file_name());
-        let mut subdirs = Vec::new();
-        for e in entries {
-            // Links inside folders are not followed, as in the engine's own walk.
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                subdirs.push(e.path());
-            } else if ft.is_file() {
-                let size = e.metadata().map_or(0, |m| m.len());
-                batch.push((e.path(), size, base.clone()));
-                if batch.len() >= LIST_BATCH_FILES {
-                    flush(std::mem::take(batch));
+        if !meta.is_dir() {
+            return self.push((root.to_path_buf(), meta.len(), None));
+        }
+        let base: Option<Arc<Path>> = root.parent().map(Arc::from);
+        for entry in Walk::new(root, self.token, crate::walk::Options::default()) {
+            match entry {
+                Entry::Folder(_) => {}
+                Entry::File { path, size } => self.push((path, size, base.clone())),
+                Entry::Skipped { path, note } => (self.send)(Reply::Skipped(path, note)),
+                Entry::Error(e) => {
+                    let path = e.path().to_path_buf();
+                    (self.send)(Reply::NotAdded(path, e.reason()));
                 }
             }
         }
-        stack.extend(subdirs.into_iter().rev());
     }
 }
 

@@ -9,9 +9,12 @@
 mod app;
 mod background;
 mod closing;
+pub mod dialogs;
+mod log;
 pub mod look;
 pub mod model;
 mod options;
+mod results;
 mod run;
 mod status;
 pub mod table;
@@ -45,13 +48,29 @@ pub enum Action {
     RemoveSelected,
     /// Remove every row.
     Clear,
-    /// Start the job.
+    /// Start the job over every row.
     Start,
+    /// Run only the failed rows again, with the same settings.
+    RetryFailed,
+    /// Run the failed, cancelled and never-started rows.
+    RunRemaining,
+    /// Stop the folder listings under way.
+    StopListing,
+    /// The destination folder was missing: create it, then start.
+    CreateDestination,
+    /// Leave a dialog without doing anything.
+    Dismiss,
+    /// Close the window, dropping unsaved checksums.
+    DiscardAndClose,
+    /// Save the manifest, then close the window.
+    SaveAndClose,
+    /// Save every row as CSV.
+    SaveReport,
     /// Cancel the job.
     Cancel,
     /// Pause or resume.
     TogglePause,
-    /// Skip one running or queued file.
+    /// Skip one running or queued file (a row index).
     Skip(usize),
     /// Put text on the clipboard.
     CopyText(String),

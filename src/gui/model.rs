@@ -1,6 +1,9 @@
 //! The window's data: persisted settings, the file rows and their states.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -107,20 +110,32 @@ impl Settings {
         })
     }
 
-    /// A job over `rows` with these settings.
-    pub fn job_spec(&self, rows: &[Row]) -> Result<JobSpec, &'static str> {
-        let mut spec = JobSpec::new(
-            self.operation()?,
-            rows.iter().map(|r| r.path.clone()).collect(),
-        );
-        spec.bases = rows.iter().map(|r| r.base.clone()).collect();
+    /// A job over `inputs` (with their base folders) with these settings.
+    pub fn job_spec(
+        &self,
+        inputs: Vec<PathBuf>,
+        bases: Vec<Option<PathBuf>>,
+    ) -> Result<JobSpec, &'static str> {
+        let mut spec = JobSpec::new(self.operation()?, inputs);
+        spec.bases = bases;
         spec.workers = self.threads;
         spec.deadline = self
             .stop_after_on
             .then(|| Duration::from_secs(u64::from(self.stop_after_secs.max(1))));
         spec.throttle = self.throttle();
         spec.overwrite = self.overwrite;
+        // The list holds files found in folders: one with nothing to do is skipped.
+        spec.listed = true;
         Ok(spec)
+    }
+
+    /// The folder outputs go to that must exist before a job starts, if any.
+    pub fn destination(&self) -> Option<&Path> {
+        match self.op {
+            OpKind::Copy => self.copy_to.as_deref(),
+            OpKind::Compress | OpKind::Decompress => self.out_dir.as_deref(),
+            OpKind::Hash | OpKind::Verify => None,
+        }
     }
 }
 
@@ -133,6 +148,8 @@ pub enum FileState {
     Queued,
     /// Being processed.
     Running,
+    /// Being checked after its work (a copy read back from the disk).
+    Verifying,
     /// Finished well.
     Done,
     /// Failed, with the reason.
@@ -151,6 +168,8 @@ impl FileState {
             FileState::Queued => "queued".into(),
             FileState::Running if paused => "paused".into(),
             FileState::Running => "running".into(),
+            FileState::Verifying if paused => "paused (verifying)".into(),
+            FileState::Verifying => "verifying".into(),
             FileState::Done => "done".into(),
             FileState::Failed(_) => "failed".into(),
             FileState::Cancelled(Reason::Skip) => "skipped".into(),
@@ -165,7 +184,7 @@ impl FileState {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            FileState::Ready | FileState::Queued | FileState::Running
+            FileState::Ready | FileState::Queued | FileState::Running | FileState::Verifying
         )
     }
 }
@@ -185,16 +204,36 @@ pub enum RowResult {
     },
     /// An output file.
     Output(PathBuf),
+    /// A copy read back and found equal to its source, and the BLAKE3 checksum both have.
+    CopyVerified {
+        /// The copy.
+        dest: PathBuf,
+        /// BLAKE3, lowercase hex.
+        blake3: String,
+    },
+}
+
+impl RowResult {
+    /// The checksum this result carries, for a manifest: a row's own, or a verified copy's.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            RowResult::Digest(hex) | RowResult::CopyVerified { blake3: hex, .. } => Some(hex),
+            _ => None,
+        }
+    }
 }
 
 /// One file in the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// The file.
+    /// The file (for a verify entry: its name in the manifest, resolved against the
+    /// manifest's folder, so that any operation can open it).
     pub path: PathBuf,
     /// For files found in a folder the person added: that folder's parent, so copies keep
-    /// the folder's structure.
-    pub base: Option<PathBuf>,
+    /// the folder's structure. Shared by every row of the folder.
+    pub base: Option<Arc<Path>>,
+    /// For verify entries: the manifest the row came from (Start again re-reads it).
+    pub origin: Option<Arc<Path>>,
     /// Size in bytes.
     pub size: u64,
     /// State.
@@ -205,19 +244,270 @@ pub struct Row {
     pub result: Option<RowResult>,
     /// Selected for removal.
     pub selected: bool,
+    /// How long its processing took, in milliseconds, once it ended.
+    pub ms: Option<u32>,
 }
 
 impl Row {
     /// A new, ready row.
-    pub fn new(path: PathBuf, size: u64, base: Option<PathBuf>) -> Self {
+    pub fn new(path: PathBuf, size: u64, base: Option<Arc<Path>>) -> Self {
         Row {
             path,
             base,
+            origin: None,
             size,
             state: FileState::Ready,
             done_bytes: 0,
             result: None,
             selected: false,
+            ms: None,
         }
+    }
+
+    /// The manifest a verify of this row reads: the one it came from, or the row itself.
+    pub fn manifest(&self) -> &Path {
+        self.origin.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// Counts over the rows by state, kept up to date as rows change, so that no frame walks a
+/// million rows to draw the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Rows.
+    pub files: usize,
+    /// Their sizes.
+    pub bytes: u64,
+    /// Rows not yet in a job, or waiting in one.
+    pub waiting: usize,
+    /// Rows being processed.
+    pub running: usize,
+    /// Rows done.
+    pub done: usize,
+    /// Their sizes.
+    pub done_bytes: u64,
+    /// Rows failed (a checksum that differs included).
+    pub failed: usize,
+    /// Rows cancelled (by a cancel of the job or its time limit).
+    pub cancelled: usize,
+    /// Rows skipped (by the person, or as nothing to do).
+    pub skipped: usize,
+    /// Their sizes: work that is no longer meant to be done.
+    pub skipped_bytes: u64,
+    /// Rows with a checksum.
+    pub digests: usize,
+}
+
+impl Tally {
+    fn count(&mut self, row: &Row, sign: i8) {
+        fn add(n: &mut usize, sign: i8) {
+            *n = if sign > 0 {
+                *n + 1
+            } else {
+                n.saturating_sub(1)
+            };
+        }
+        fn add_bytes(n: &mut u64, by: u64, sign: i8) {
+            *n = if sign > 0 {
+                *n + by
+            } else {
+                n.saturating_sub(by)
+            };
+        }
+        add(&mut self.files, sign);
+        add_bytes(&mut self.bytes, row.size, sign);
+        match &row.state {
+            FileState::Ready | FileState::Queued => add(&mut self.waiting, sign),
+            FileState::Running | FileState::Verifying => add(&mut self.running, sign),
+            FileState::Done => {
+                add(&mut self.done, sign);
+                add_bytes(&mut self.done_bytes, row.size, sign);
+            }
+            FileState::Failed(_) => add(&mut self.failed, sign),
+            FileState::Cancelled(Reason::Skip) | FileState::Skipped(_) => {
+                add(&mut self.skipped, sign);
+                add_bytes(&mut self.skipped_bytes, row.size, sign);
+            }
+            FileState::Cancelled(_) => add(&mut self.cancelled, sign),
+        }
+        if row.result.as_ref().and_then(RowResult::digest).is_some() {
+            add(&mut self.digests, sign);
+        }
+    }
+}
+
+/// The file list: rows in the order they were added (never moved while shown), an index to
+/// find a path without searching, and the [`Tally`].
+#[derive(Debug, Default)]
+pub struct RowList {
+    rows: Vec<Row>,
+    /// A hash of each listed path → the first row with that hash.
+    index: HashMap<u64, u32>,
+    /// Rows whose path's hash another path had first (searched one by one; in practice
+    /// empty): no allocation per row for a case that almost never happens.
+    clashes: Vec<u32>,
+    tally: Tally,
+}
+
+fn path_key(p: &Path) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    p.hash(&mut h);
+    h.finish()
+}
+
+impl std::ops::Deref for RowList {
+    type Target = [Row];
+    fn deref(&self) -> &[Row] {
+        &self.rows
+    }
+}
+
+impl RowList {
+    /// The counts over all rows.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// The row listing `path`, if any.
+    pub fn find(&self, path: &Path) -> Option<usize> {
+        let is = |i: u32| self.rows.get(i as usize).is_some_and(|r| r.path == path);
+        let first = *self.index.get(&path_key(path))?;
+        if is(first) {
+            return Some(first as usize);
+        }
+        self.clashes
+            .iter()
+            .copied()
+            .find(|&i| is(i))
+            .map(|i| i as usize)
+    }
+
+    fn index_row(&mut self, i: usize) {
+        let Some(row) = self.rows.get(i) else { return };
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        match self.index.entry(path_key(&row.path)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push(i),
+        }
+    }
+
+    /// Appends a row and returns its index.
+    pub fn push(&mut self, row: Row) -> usize {
+        let i = self.rows.len();
+        self.tally.count(&row, 1);
+        self.rows.push(row);
+        self.index_row(i);
+        i
+    }
+
+    /// Appends a row unless its path is listed already; whether it was added.
+    pub fn push_new(&mut self, row: Row) -> bool {
+        if self.find(&row.path).is_some() {
+            return false;
+        }
+        self.push(row);
+        true
+    }
+
+    /// Changes row `i` through `f`, keeping the tally true. `f` must not change the row's
+    /// path (the index is not updated; no caller needs to).
+    pub fn update(&mut self, i: usize, f: impl FnOnce(&mut Row)) {
+        let Some(row) = self.rows.get_mut(i) else {
+            return;
+        };
+        self.tally.count(row, -1);
+        f(row);
+        self.tally.count(row, 1);
+    }
+
+    /// Sets row `i`'s state.
+    pub fn set_state(&mut self, i: usize, state: FileState) {
+        self.update(i, |r| r.state = state);
+    }
+
+    /// The rows, for marks that no count depends on (the selection).
+    pub fn marks_mut(&mut self) -> &mut [Row] {
+        &mut self.rows
+    }
+
+    /// Keeps only the rows `keep` says yes to; returns where each old row went
+    /// (`usize::MAX`: removed).
+    pub fn retain_remap(&mut self, mut keep: impl FnMut(&Row) -> bool) -> Vec<usize> {
+        let mut remap = Vec::with_capacity(self.rows.len());
+        let mut next = 0;
+        for r in &self.rows {
+            if keep(r) {
+                remap.push(next);
+                next += 1;
+            } else {
+                remap.push(usize::MAX);
+            }
+        }
+        let mut i = 0;
+        self.rows.retain(|_| {
+            i += 1;
+            remap[i - 1] != usize::MAX
+        });
+        self.reindex();
+        remap
+    }
+
+    /// Removes every row.
+    pub fn clear(&mut self) {
+        *self = RowList::default();
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        self.clashes.clear();
+        self.tally = Tally::default();
+        for i in 0..self.rows.len() {
+            self.tally.count(&self.rows[i], 1);
+            self.index_row(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tally kept as rows change equals a count made from scratch.
+    #[test]
+    fn the_tally_follows_every_change() {
+        let mut l = RowList::default();
+        for i in 0..6u64 {
+            assert!(l.push_new(Row::new(
+                PathBuf::from(format!("/f{i}")),
+                10 * (i + 1),
+                None
+            )));
+        }
+        assert!(
+            !l.push_new(Row::new(PathBuf::from("/f3"), 1, None)),
+            "listed once"
+        );
+        l.set_state(0, FileState::Done);
+        l.set_state(1, FileState::Failed("x".into()));
+        l.set_state(2, FileState::Cancelled(Reason::Skip));
+        l.set_state(3, FileState::Cancelled(Reason::User));
+        l.set_state(4, FileState::Skipped("fifo".into()));
+        l.update(0, |r| r.result = Some(RowResult::Digest("ab".into())));
+        let t = l.tally();
+        assert_eq!((t.files, t.bytes), (6, 210));
+        assert_eq!((t.done, t.done_bytes, t.digests), (1, 10, 1));
+        assert_eq!((t.failed, t.cancelled, t.waiting), (1, 1, 1));
+        assert_eq!((t.skipped, t.skipped_bytes), (2, 30 + 50));
+        let remap = l.retain_remap(|r| r.path != Path::new("/f1"));
+        assert_eq!(remap, [0, usize::MAX, 1, 2, 3, 4]);
+        assert_eq!(l.find(Path::new("/f5")), Some(4));
+        assert_eq!(l.find(Path::new("/f1")), None);
+        let mut fresh = RowList::default();
+        for r in l.iter() {
+            fresh.push(r.clone());
+        }
+        assert_eq!(l.tally(), fresh.tally());
     }
 }

@@ -68,8 +68,14 @@ pub struct Run {
     pub finished: Option<Summary>,
     /// When the person pressed Cancel.
     pub cancel_clicked: Option<Instant>,
-    /// One more than the highest file id the engine has announced.
-    pub ids_seen: usize,
+    /// The row of each engine file id (ids are the job's own, counted from 0).
+    pub id_rows: Vec<usize>,
+    /// The row of each input (for every operation but verify).
+    pub input_rows: Vec<usize>,
+    /// The manifests read (verify's inputs), shared by their entry rows.
+    pub manifests: Vec<std::sync::Arc<std::path::Path>>,
+    /// When each running row started.
+    pub started_rows: std::collections::HashMap<usize, Instant>,
     /// The recent speed.
     pub meter: RateMeter,
 }
@@ -85,7 +91,10 @@ impl Run {
             paused_total: Duration::ZERO,
             finished: None,
             cancel_clicked: None,
-            ids_seen: 0,
+            id_rows: Vec::new(),
+            input_rows: Vec::new(),
+            manifests: Vec::new(),
+            started_rows: std::collections::HashMap::new(),
             meter: RateMeter::default(),
         }
     }
@@ -138,6 +147,36 @@ impl Run {
             Some(s) => s.elapsed,
             None => self.started.elapsed(),
         }
+    }
+
+    /// The row of engine file `id`.
+    pub fn row_of(&self, id: usize) -> Option<usize> {
+        self.id_rows.get(id).copied().filter(|&r| r != usize::MAX)
+    }
+
+    /// Records that engine file `id` is shown in row `row`.
+    pub fn map_id(&mut self, id: usize, row: usize) {
+        if self.id_rows.len() <= id {
+            self.id_rows.resize(id + 1, usize::MAX);
+        }
+        self.id_rows[id] = row;
+    }
+
+    /// Follows rows that moved (`remap[old]` is the new index, `usize::MAX` if removed).
+    pub fn remap_rows(&mut self, remap: &[usize]) {
+        let to = |r: usize| remap.get(r).copied().unwrap_or(usize::MAX);
+        for r in self.id_rows.iter_mut().chain(self.input_rows.iter_mut()) {
+            *r = to(*r);
+        }
+        self.started_rows = std::mem::take(&mut self.started_rows)
+            .into_iter()
+            .map(|(r, t)| (to(r), t))
+            .collect();
+    }
+
+    /// The engine file id shown in row `row`, if it is part of this run.
+    pub fn id_of(&self, row: usize) -> Option<usize> {
+        self.id_rows.iter().position(|&r| r == row)
     }
 
     /// Marks the run finished; closes an open pause so the clocks stop.

@@ -8,18 +8,24 @@ use super::run::{Run, eta, speed};
 const SHOW_FILES_PER_SEC: f64 = 2.0;
 use crate::units::{human_bytes, human_duration};
 
-/// Totals over the rows.
+/// Totals over the rows. Skipped files are no longer work to do and leave `files` and
+/// `bytes_total`; failed and cancelled ones stay in them, undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
-    /// Files in the list (or found by the job).
+    /// Files meant to be processed.
     pub files: usize,
-    /// Files in a final state.
+    /// Files done.
     pub files_final: usize,
-    /// Bytes processed.
+    /// Bytes processed: files done, and the part of running files read so far.
     pub bytes_done: u64,
-    /// Bytes to process.
+    /// Bytes meant to be processed.
     pub bytes_total: u64,
     /// Failed files.
     pub failed: usize,
+    /// Cancelled files.
+    pub cancelled: usize,
+    /// Skipped files.
+    pub skipped: usize,
 }
 
 /// Draws the status bar.
@@ -60,14 +66,20 @@ pub fn show(ui: &mut Ui, run: Option<&Run>, t: &Totals, message: Option<&str>) {
         if !paused.is_zero() {
             line += &format!(" (paused {})", human_duration(paused));
         }
-        if t.failed > 0 {
-            line += &format!(" · {} failed", t.failed);
+        for (n, what) in [
+            (t.failed, "failed"),
+            (t.cancelled, "cancelled"),
+            (t.skipped, "skipped"),
+        ] {
+            if n > 0 {
+                line += &format!(" · {n} {what}");
+            }
         }
         ui.label(line);
     } else {
         ui.label(format!(
             "{} files · {}",
-            t.files,
+            t.files + t.skipped,
             human_bytes(t.bytes_total)
         ));
     }

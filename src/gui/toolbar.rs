@@ -14,29 +14,44 @@ pub struct ToolbarState {
     pub has_rows: bool,
     /// There are finished checksums to save.
     pub can_save: bool,
+    /// Rows that failed (for "Retry failed").
+    pub failed: usize,
+    /// Rows failed, cancelled or never started (for "Run remaining").
+    pub remaining: usize,
 }
 
 /// Draws the toolbar; returns what was clicked.
 pub fn show(ui: &mut Ui, st: &ToolbarState, actions: &mut Vec<Action>) {
     ui.horizontal_wrapped(|ui| {
-        ui.add_enabled_ui(!st.running, |ui| {
-            if ui.button("Add files…").on_hover_text("Ctrl+O").clicked() {
-                actions.push(Action::AddFiles);
-            }
-            if ui.button("Add folder…").clicked() {
-                actions.push(Action::AddFolder);
-            }
-            if ui
-                .button("Remove selected")
-                .on_hover_text("Delete")
-                .clicked()
-            {
-                actions.push(Action::RemoveSelected);
-            }
-            if ui.button("Clear").clicked() {
-                actions.push(Action::Clear);
-            }
-        });
+        // Files added while a job runs join the queue: they run when it ends.
+        if ui
+            .button("Add files…")
+            .on_hover_text("Ctrl+O; while a job runs, they join the queue")
+            .clicked()
+        {
+            actions.push(Action::AddFiles);
+        }
+        if ui.button("Add folder…").clicked() {
+            actions.push(Action::AddFolder);
+        }
+        let remove_tip = if st.running {
+            "Delete; rows of the running job are skipped"
+        } else {
+            "Delete"
+        };
+        if ui
+            .button("Remove selected")
+            .on_hover_text(remove_tip)
+            .clicked()
+        {
+            actions.push(Action::RemoveSelected);
+        }
+        if ui
+            .add_enabled(!st.running, egui::Button::new("Clear"))
+            .clicked()
+        {
+            actions.push(Action::Clear);
+        }
         ui.separator();
         if st.running {
             let label = if st.paused { "Resume" } else { "Pause" };
@@ -51,11 +66,35 @@ pub fn show(ui: &mut Ui, st: &ToolbarState, actions: &mut Vec<Action>) {
             if start.on_hover_text("Ctrl+Enter").clicked() {
                 actions.push(Action::Start);
             }
+            if st.failed > 0
+                && ui
+                    .button(format!("Retry failed ({})", st.failed))
+                    .on_hover_text("Run only the failed rows again, with the same settings")
+                    .clicked()
+            {
+                actions.push(Action::RetryFailed);
+            }
+            if st.remaining > 0
+                && st.remaining != st.failed
+                && ui
+                    .button(format!("Run remaining ({})", st.remaining))
+                    .on_hover_text("Run the failed, cancelled and never-started rows")
+                    .clicked()
+            {
+                actions.push(Action::RunRemaining);
+            }
             if ui
                 .add_enabled(st.can_save, egui::Button::new("Save manifest…"))
                 .clicked()
             {
                 actions.push(Action::SaveManifest);
+            }
+            if ui
+                .add_enabled(st.has_rows, egui::Button::new("Save report…"))
+                .on_hover_text("Every row as CSV: path, size, operation, state, result, seconds")
+                .clicked()
+            {
+                actions.push(Action::SaveReport);
             }
         }
     });

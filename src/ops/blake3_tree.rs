@@ -242,6 +242,7 @@ mod tests {
             job_bytes: &jb,
             throttle: &throttle,
             on_progress: &|| {},
+            verifying: &std::sync::atomic::AtomicBool::new(false),
         };
         f(&ctx)
     }

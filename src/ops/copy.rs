@@ -27,6 +27,8 @@ pub struct Copied {
     pub dest: PathBuf,
     /// Whether both sides were hashed and matched.
     pub verified: bool,
+    /// The BLAKE3 checksum both sides matched, when verified.
+    pub digest: Option<String>,
 }
 
 /// Copies `src` to `dest`. With `verify`, the source is hashed while copied and the copy is
@@ -42,6 +44,7 @@ pub fn copy(
     let meta = input.metadata().map_err(|e| Error::io(src, "read", e))?;
     crate::output::wait_for_discards(ctx.token)?;
     let mut out = AtomicOutput::create(dest, overwrite)?;
+    let mut digest = None;
     if verify {
         let mut hasher = Hasher::new(Algo::Blake3);
         let n = copy_rw(src, &mut input, &mut out, Some(&mut hasher), ctx)?;
@@ -52,6 +55,9 @@ pub fn copy(
         let _ = rustix::fs::fadvise(&*f, 0, None, rustix::fs::Advice::DontNeed);
         f.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(dest, "read back", e))?;
+        // Relaxed: a display flag; the worker clears it when the file ends.
+        ctx.verifying
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut check = Hasher::new(Algo::Blake3);
         // The temporary has no name yet: read it back without the by-name checks.
         // Smaller reads than the copy's: these come from the disk, and a cancel waits for one.
@@ -59,6 +65,7 @@ pub fn copy(
         if back != n || check.finish_hex() != want {
             return Err(Error::invalid(dest, "verification failed: the copy differs").into());
         }
+        digest = Some(want);
     } else {
         let n = copy_kernel(src, dest, &input, &mut out, ctx)?;
         check_unchanged(src, meta.len(), n)?;
@@ -80,6 +87,7 @@ pub fn copy(
     Ok(Copied {
         dest,
         verified: verify,
+        digest,
     })
 }
 

@@ -50,6 +50,9 @@ pub struct Ctx<'a> {
     pub throttle: &'a Throttle,
     /// Called (cheaply, coalesced by the callee) whenever progress moved.
     pub on_progress: &'a (dyn Fn() + Sync),
+    /// Set while the file is being checked after its work (a copy read back), so front
+    /// ends can say "verifying"; read by front ends, written only here.
+    pub verifying: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Ctx<'_> {

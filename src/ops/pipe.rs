@@ -472,6 +472,7 @@ mod tests {
             job_bytes: &jb,
             throttle: &throttle,
             on_progress: &noop,
+            verifying: &std::sync::atomic::AtomicBool::new(false),
         };
         let mut out = AtomicOutput::create(&dir.join(name), false)?;
         let mut w = Writer::new(&out);

@@ -12,17 +12,37 @@ use crate::ops::kind::OpKind;
 use crate::units::human_duration;
 
 impl RipcordApp {
-    fn place_row(&mut self, id: usize, path: PathBuf, size: u64) -> Option<&mut Row> {
-        if id < self.rows.len() {
-            let row = &mut self.rows[id];
-            if row.path != path {
-                *row = Row::new(path, size, None);
-            }
-            row.size = size;
-        } else {
-            self.rows.push(Row::new(path, size, None));
+    /// The row an announced file goes to: its input's row when the path is that row's
+    /// (every operation but verify lists files one by one), else a new row (a verify
+    /// entry, tagged with its manifest; a file of an input that became a folder).
+    fn row_for(&mut self, group: usize, open: PathBuf, size: u64) -> Option<usize> {
+        let run = self.run.as_ref()?;
+        if run.op == OpKind::Verify {
+            let origin = run.manifests.get(group).cloned();
+            let mut row = Row::new(open, size, None);
+            row.origin = origin;
+            return Some(self.rows.push(row));
         }
-        self.rows.get_mut(id)
+        match run.input_rows.get(group) {
+            Some(&i) if self.rows.get(i).is_some_and(|r| r.path == open) => {
+                // A file announced without a size (it failed before it was measured) keeps
+                // the size it was listed with.
+                if size > 0 {
+                    self.rows.update(i, |r| r.size = size);
+                }
+                Some(i)
+            }
+            _ => Some(self.rows.push(Row::new(open, size, None))),
+        }
+    }
+
+    fn announce(&mut self, id: usize, group: usize, open: PathBuf, size: u64, state: FileState) {
+        if let Some(i) = self.row_for(group, open, size) {
+            self.rows.set_state(i, state);
+            if let Some(run) = &mut self.run {
+                run.map_id(id, i);
+            }
+        }
     }
 
     pub(super) fn poll_job(&mut self, ctx: &egui::Context) {
@@ -31,24 +51,30 @@ impl RipcordApp {
         job.rearm_wake();
         let events: Vec<Event> = job.events().try_iter().collect();
         let progress = job.progress();
-        let verify = run.op == OpKind::Verify;
         let mut finished = None;
-        let mut ids_seen = run.ids_seen;
         for ev in events {
             match ev {
-                Event::Queued { id, path, size, .. } => {
-                    ids_seen = ids_seen.max(id + 1);
-                    if let Some(r) = self.place_row(id, path, size) {
-                        r.state = FileState::Queued;
+                Event::Queued {
+                    id,
+                    open,
+                    size,
+                    group,
+                    ..
+                } => self.announce(id, group, open, size, FileState::Queued),
+                Event::Skipped {
+                    id,
+                    path,
+                    note,
+                    group,
+                } => self.announce(id, group, path, 0, FileState::Skipped(note)),
+                Event::Started { id } => {
+                    self.set_state(id, FileState::Running);
+                    if let Some(run) = &mut self.run
+                        && let Some(i) = run.row_of(id)
+                    {
+                        run.started_rows.insert(i, std::time::Instant::now());
                     }
                 }
-                Event::Skipped { id, path, note } => {
-                    ids_seen = ids_seen.max(id + 1);
-                    if let Some(r) = self.place_row(id, path, 0) {
-                        r.state = FileState::Skipped(note);
-                    }
-                }
-                Event::Started { id } => self.set_state(id, FileState::Running),
                 Event::Done { id, outcome } => {
                     let result = match outcome {
                         Outcome::Digest(hex) => RowResult::Digest(hex),
@@ -59,58 +85,122 @@ impl RipcordApp {
                             ok: true,
                             algo: None,
                         },
-                        Outcome::Copied(c) => RowResult::Output(c.dest),
+                        Outcome::Copied(c) => match c.digest {
+                            Some(blake3) => RowResult::CopyVerified {
+                                dest: c.dest,
+                                blake3,
+                            },
+                            None => RowResult::Output(c.dest),
+                        },
                     };
-                    if let Some(r) = self.rows.get_mut(id) {
-                        // A checksum that does not match is a failure, in the row's state
-                        // as in its result, and counts as one.
-                        r.state = match &result {
-                            RowResult::Verified { ok: false, .. } => {
-                                FileState::Failed("checksum differs".into())
-                            }
-                            _ => FileState::Done,
-                        };
-                        r.done_bytes = r.size;
-                        r.result = Some(result);
+                    if result.digest().is_some() {
+                        self.unsaved = true;
+                    }
+                    if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
+                        let ms = self.took(i);
+                        self.rows.update(i, |r| {
+                            r.ms = ms;
+                            // A checksum that does not match is a failure, in the row's
+                            // state as in its result, and counts as one.
+                            r.state = match &result {
+                                RowResult::Verified { ok: false, .. } => {
+                                    FileState::Failed("checksum differs".into())
+                                }
+                                _ => FileState::Done,
+                            };
+                            r.done_bytes = r.size;
+                            r.result = Some(result);
+                        });
                     }
                 }
                 Event::Failed { id, error } => {
                     self.set_state(id, FileState::Failed(in_window_words(&error)))
                 }
                 Event::Cancelled { id, reason } => self.set_state(id, FileState::Cancelled(reason)),
-                // Verify replaces the listed manifests by their entries: rows past the last
-                // entry are manifests, not files, and go.
-                Event::WalkDone { .. } if verify => self.rows.truncate(ids_seen),
+                Event::Manifest {
+                    group,
+                    path,
+                    entries: 0,
+                    ..
+                } => {
+                    // A manifest with nothing to check stays in the list, so that Start
+                    // again reads it again, and says why it did nothing.
+                    let origin = self
+                        .run
+                        .as_ref()
+                        .and_then(|r| r.manifests.get(group).cloned());
+                    let mut row = Row::new(path, 0, None);
+                    row.origin = origin;
+                    row.state = FileState::Failed("no checksum lines found".into());
+                    self.rows.push(row);
+                }
                 Event::WalkDone { .. } | Event::Manifest { .. } => {}
                 Event::Finished(summary) => finished = Some(summary),
             }
         }
-        for (id, bytes) in progress.running {
-            if let Some(r) = self.rows.get_mut(id)
-                && r.state == FileState::Running
-            {
-                r.done_bytes = bytes;
-            }
+        let Some(run) = &self.run else { return };
+        let mut running_bytes = 0;
+        let rows: Vec<(usize, u64)> = progress
+            .running
+            .iter()
+            .filter_map(|&(id, bytes)| Some((run.row_of(id)?, bytes)))
+            .collect();
+        let verifying: Vec<usize> = progress
+            .verifying
+            .iter()
+            .filter_map(|&id| run.row_of(id))
+            .collect();
+        for (i, bytes) in rows {
+            let Some(size) = self
+                .rows
+                .get(i)
+                .filter(|r| matches!(r.state, FileState::Running | FileState::Verifying))
+                .map(|r| r.size)
+            else {
+                continue;
+            };
+            // A copy read back counts its bytes twice (written, then read): the row shows
+            // the read-back's own progress, the totals the file's bytes once.
+            let (state, shown) = if verifying.contains(&i) {
+                (FileState::Verifying, bytes.saturating_sub(size))
+            } else {
+                (FileState::Running, bytes)
+            };
+            self.rows.update(i, |r| {
+                r.done_bytes = shown;
+                r.state = state;
+            });
+            running_bytes += bytes.min(size);
         }
-        if let Some(run) = &mut self.run {
-            run.ids_seen = ids_seen;
-        }
+        self.running_bytes = running_bytes;
         if let Some(summary) = finished {
             self.finished(summary, ctx);
         }
     }
 
     fn set_state(&mut self, id: usize, state: FileState) {
-        if let Some(r) = self.rows.get_mut(id) {
-            r.state = state;
+        if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
+            let ms = if state.is_final() { self.took(i) } else { None };
+            self.rows.update(i, |r| {
+                r.state = state;
+                if ms.is_some() {
+                    r.ms = ms;
+                }
+            });
         }
+    }
+
+    /// How long row `i` ran, in milliseconds, now that it ended.
+    fn took(&mut self, i: usize) -> Option<u32> {
+        let started = self.run.as_mut()?.started_rows.remove(&i)?;
+        u32::try_from(started.elapsed().as_millis()).ok()
     }
 
     fn finished(&mut self, summary: Summary, ctx: &egui::Context) {
         let Some(run) = &mut self.run else { return };
         let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let counts = summary_counts(&summary);
-        self.message = Some(match summary.cancel_reason {
+        let message = match summary.cancel_reason {
             Some(Reason::Deadline) => format!("Stopped: time limit reached: {counts}"),
             Some(reason) => format!(
                 "Cancelled after {:.0} ms ({reason}): {counts}",
@@ -125,42 +215,36 @@ impl RipcordApp {
                 human_duration(summary.elapsed)
             ),
             None => format!("Finished: {counts} in {}", human_duration(summary.elapsed)),
-        });
+        };
+        let cancelled = summary.cancel_reason.is_some();
+        run.finish(summary);
+        self.running_bytes = 0;
+        self.say(message);
         // The message makes the bottom bar taller, and a panel takes its new height on the
         // frame after: draw that frame now, not when the mouse next moves.
         ctx.request_repaint();
-        run.finish(summary);
         if self.closing.is_some() {
             self.close_now = true;
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        } else if !cancelled {
+            // Files added while the job ran joined the queue: they run now.
+            self.run_queued();
         }
     }
 
+    /// The totals the status bar shows, from the tally (no walk over the rows): skipped
+    /// rows leave the work to do; failed and cancelled ones stay in it, undone.
     pub(super) fn totals(&self) -> Totals {
-        let mut t = Totals {
-            files: self.rows.len(),
-            files_final: 0,
-            bytes_done: 0,
-            bytes_total: 0,
-            failed: 0,
-        };
-        for r in &self.rows {
-            t.bytes_total += r.size;
-            if r.state.is_final() {
-                t.files_final += 1;
-            }
-            if matches!(r.state, FileState::Failed(_)) {
-                t.failed += 1;
-            }
-            t.bytes_done += match r.state {
-                FileState::Done => r.size,
-                // A file stopped part way keeps what was processed: after a cancel the
-                // totals say how far the job got, not zero.
-                FileState::Running | FileState::Cancelled(_) | FileState::Failed(_) => r.done_bytes,
-                _ => 0,
-            };
+        let t = self.rows.tally();
+        Totals {
+            files: t.files - t.skipped,
+            files_final: t.done,
+            bytes_done: t.done_bytes + self.running_bytes,
+            bytes_total: t.bytes - t.skipped_bytes,
+            failed: t.failed,
+            cancelled: t.cancelled,
+            skipped: t.skipped,
         }
-        t
     }
 }
 

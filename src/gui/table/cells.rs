@@ -35,6 +35,7 @@ pub(super) fn name_cell(ui: &mut Ui, row: &mut Row, running: bool) -> bool {
         .on_hover_ui(|ui| {
             ui.label(row.path.display().to_string());
         });
+    whole_for_screen_readers(&r, &full);
     if r.clicked() && !running {
         row.selected = !row.selected;
     }
@@ -54,7 +55,7 @@ pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Ac
     // Each kind of content gets its own ids: a press on Skip that is released after the row
     // finished must not click the checksum that took Skip's place.
     match (&row.state, &row.result) {
-        (FileState::Running, _) => {
+        (FileState::Running | FileState::Verifying, _) => {
             ui.push_id("running", |ui| {
                 ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {
                     if ui
@@ -85,19 +86,13 @@ pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Ac
             ui.add(egui::Label::new(RichText::new(why.as_str()).weak()).truncate());
         }
         (_, Some(RowResult::Digest(hex))) => {
-            ui.push_id("digest", |ui| {
-                let font = egui::TextStyle::Monospace.resolve(ui.style());
-                let text = elide_middle(ui, hex, &font, ui.available_width());
-                let r = ui
-                    .add(
-                        egui::Label::new(RichText::new(text).monospace())
-                            .sense(egui::Sense::CLICK)
-                            .selectable(false),
-                    )
-                    .on_hover_text(format!("{hex}\nClick to copy"));
-                if r.clicked() {
-                    actions.push(Action::CopyText(hex.clone()));
-                }
+            ui.push_id("digest", |ui| checksum(ui, hex, None, actions));
+        }
+        (_, Some(RowResult::CopyVerified { dest, blake3 })) => {
+            ui.push_id("copy-verified", |ui| {
+                ui.colored_label(state_color(ui, &FileState::Done), "verified");
+                let about = format!("The copy {} reads back equal: BLAKE3", dest.display());
+                checksum(ui, blake3, Some(&about), actions);
             });
         }
         (_, Some(RowResult::Verified { ok, algo })) => {
@@ -139,6 +134,35 @@ pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Ac
         }
         _ => {}
     }
+}
+
+/// A checksum cut in the middle to fit; a click copies all of it. Clickable but not
+/// focusable, like the name.
+fn checksum(ui: &mut Ui, hex: &str, about: Option<&str>, actions: &mut Vec<Action>) {
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let text = elide_middle(ui, hex, &font, ui.available_width());
+    let r = ui
+        .add(
+            egui::Label::new(RichText::new(text).monospace())
+                .sense(egui::Sense::CLICK)
+                .selectable(false),
+        )
+        .on_hover_ui(|ui| {
+            if let Some(about) = about {
+                ui.label(about);
+            }
+            ui.monospace(hex);
+            ui.label("Click to copy");
+        });
+    whole_for_screen_readers(&r, hex);
+    if r.clicked() {
+        actions.push(Action::CopyText(hex.to_string()));
+    }
+}
+
+/// Names a cut label by its whole text for screen readers (and tests), not the "…" shown.
+fn whole_for_screen_readers(r: &egui::Response, whole: &str) {
+    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, whole));
 }
 
 /// `text` cut in the middle with "…" to fit `max_width`, keeping more of the end (a file's

@@ -189,9 +189,10 @@ fn merge(old: Vec<usize>, fresh: Vec<usize>, s: Sort, rows: &[Row]) -> Vec<usize
     out
 }
 
+/// The State column's order: work under way first, then waiting, then the endings.
 pub(super) fn state_rank(s: &FileState) -> u8 {
     match s {
-        FileState::Running => 0,
+        FileState::Running | FileState::Verifying => 0,
         FileState::Queued => 1,
         FileState::Ready => 2,
         FileState::Failed(_) => 3,
@@ -207,7 +208,9 @@ pub(super) fn result_key(r: &Row) -> (u8, &[u8]) {
         (FileState::Failed(why) | FileState::Skipped(why), _) => (1, why.as_bytes()),
         (_, Some(RowResult::Verified { ok: false, .. })) => (2, &[]),
         (_, Some(RowResult::Verified { ok: true, .. })) => (3, &[]),
-        (_, Some(RowResult::Digest(hex))) => (4, hex.as_bytes()),
+        (_, Some(RowResult::Digest(hex) | RowResult::CopyVerified { blake3: hex, .. })) => {
+            (4, hex.as_bytes())
+        }
         (_, Some(RowResult::Output(p))) => (5, p.as_os_str().as_bytes()),
         (_, None) => (6, &[]),
     }

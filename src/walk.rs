@@ -1,0 +1,270 @@
+//! The one folder walker, shared by the engine (a job's inputs) and the window (listing what
+//! the person added), so both find the same files and say the same about the rest.
+//!
+//! Depth-first in name order, so results come in a stable order. Ripcord's own temporaries
+//! are left out; links are followed only when asked (then a folder reached twice is entered
+//! once); fifos, sockets and devices are skipped with a note; a folder to stay out of (the
+//! job's output folder) is never entered. The token is checked per entry, so a folder of a
+//! million names does not hold a cancel up.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::cancel::CancelToken;
+use crate::error::Error;
+
+/// How to walk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Follow symbolic links met inside folders.
+    pub follow_symlinks: bool,
+    /// A folder (device, inode) never entered: the job's output folder.
+    pub avoid: Option<(u64, u64)>,
+}
+
+/// One thing the walk met.
+#[derive(Debug)]
+pub enum Entry {
+    /// A folder about to be read (for "listing …" displays).
+    Folder(PathBuf),
+    /// A regular file and its size.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// Something that is not processed, and why.
+    Skipped {
+        /// The entry.
+        path: PathBuf,
+        /// Why, as a note ("symbolic link not followed …").
+        note: &'static str,
+    },
+    /// An entry or folder that could not be read.
+    Error(Error),
+}
+
+/// A walk of one folder; an iterator of [`Entry`]. Ends early, without an entry, once the
+/// token is cancelled.
+pub struct Walk<'t> {
+    token: &'t CancelToken,
+    opts: Options,
+    /// Folders still to read, the next on top.
+    stack: Vec<PathBuf>,
+    /// The entries of the folder being read.
+    current: std::vec::IntoIter<(PathBuf, fs::FileType)>,
+    /// Its subfolders, entered after its files, in name order.
+    subdirs: Vec<PathBuf>,
+    /// Folders entered through followed links, to stop cycles.
+    visited: HashSet<(u64, u64)>,
+}
+
+impl<'t> Walk<'t> {
+    /// A walk of the folder `root` (not itself reported as an entry).
+    pub fn new(root: &Path, token: &'t CancelToken, opts: Options) -> Self {
+        let mut visited = HashSet::new();
+        if opts.follow_symlinks
+            && let Ok(m) = fs::metadata(root)
+        {
+            visited.insert((m.dev(), m.ino()));
+        }
+        Walk {
+            token,
+            opts,
+            stack: vec![root.to_path_buf()],
+            current: Vec::new().into_iter(),
+            subdirs: Vec::new(),
+            visited,
+        }
+    }
+
+    /// What the walk makes of one entry of a folder; `None` when it is a subfolder (queued)
+    /// or something left out without a word (a temporary, the avoided folder, a cycle).
+    fn entry(&mut self, path: PathBuf, ft: fs::FileType) -> Option<Entry> {
+        if path
+            .file_name()
+            .is_some_and(|n| crate::output::is_temporary(n.as_encoded_bytes()))
+        {
+            return None;
+        }
+        let meta = if ft.is_symlink() {
+            if !self.opts.follow_symlinks {
+                return Some(Entry::Skipped {
+                    path,
+                    note: "symbolic link not followed (use --follow-symlinks)",
+                });
+            }
+            fs::metadata(&path).map_err(|e| Error::io(&path, "follow link", e))
+        } else if ft.is_dir() {
+            // A folder needs its identity only to be avoided or to stop a cycle.
+            if self.opts.avoid.is_none() && !self.opts.follow_symlinks {
+                self.subdirs.push(path);
+                return None;
+            }
+            fs::symlink_metadata(&path).map_err(|e| Error::io(&path, "open", e))
+        } else {
+            fs::symlink_metadata(&path).map_err(|e| Error::io(&path, "open", e))
+        };
+        let meta = match meta {
+            Ok(m) => m,
+            Err(e) => return Some(Entry::Error(e)),
+        };
+        let key = (meta.dev(), meta.ino());
+        if meta.is_dir() {
+            let cycle = self.opts.follow_symlinks && !self.visited.insert(key);
+            if Some(key) != self.opts.avoid && !cycle {
+                self.subdirs.push(path);
+            }
+            None
+        } else if meta.is_file() {
+            Some(Entry::File {
+                path,
+                size: meta.len(),
+            })
+        } else {
+            Some(Entry::Skipped {
+                path,
+                note: special_note(&meta.file_type()),
+            })
+        }
+    }
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        loop {
+            if self.token.is_cancelled() {
+                return None;
+            }
+            if let Some((path, ft)) = self.current.next() {
+                if let Some(e) = self.entry(path, ft) {
+                    return Some(e);
+                }
+                continue;
+            }
+            // Reverse, so that the stack pops folders in name order.
+            self.stack.extend(self.subdirs.drain(..).rev());
+            let dir = self.stack.pop()?;
+            match read_sorted(&dir, self.token) {
+                Ok(entries) => self.current = entries.into_iter(),
+                Err(e) => return Some(Entry::Error(Error::io(&dir, "read folder", e))),
+            }
+            return Some(Entry::Folder(dir));
+        }
+    }
+}
+
+/// A folder's entries in name order. Stops early (with what it has) on a cancel, checked
+/// per entry.
+fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<(PathBuf, fs::FileType)>> {
+    let mut v = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        if token.is_cancelled() {
+            break;
+        }
+        let entry = entry?;
+        v.push((entry.path(), entry.file_type()?));
+    }
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(v)
+}
+
+/// Why a file that is not regular is left out.
+pub fn special_note(ft: &fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "not a regular file (fifo), skipped"
+    } else if ft.is_socket() {
+        "not a regular file (socket), skipped"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "not a regular file (device), skipped"
+    } else {
+        "not a regular file, skipped"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path, opts: Options) -> Vec<String> {
+        let token = CancelToken::new();
+        Walk::new(dir, &token, opts)
+            .map(|e| match e {
+                Entry::Folder(p) => format!("D {}", rel(dir, &p)),
+                Entry::File { path, size } => format!("F {} {size}", rel(dir, &path)),
+                Entry::Skipped { path, .. } => format!("S {}", rel(dir, &path)),
+                Entry::Error(e) => format!("E {e}"),
+            })
+            .collect()
+    }
+
+    fn rel(root: &Path, p: &Path) -> String {
+        p.strip_prefix(root).unwrap_or(p).display().to_string()
+    }
+
+    #[test]
+    fn files_in_name_order_temporaries_out_links_noted_cycles_cut() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("b/c")).unwrap();
+        fs::write(r.join("b/c/z"), b"zz").unwrap();
+        fs::write(r.join("b/y"), b"y").unwrap();
+        fs::write(r.join("a"), b"aaa").unwrap();
+        fs::write(r.join(".ripcord-123-0-a.tmp"), b"t").unwrap();
+        std::os::unix::fs::symlink(r, r.join("b/loop")).unwrap();
+        let plain = names(r, Options::default());
+        assert_eq!(
+            plain,
+            [
+                "D ",
+                "F a 3",
+                "D b",
+                "S b/loop",
+                "F b/y 1",
+                "D b/c",
+                "F b/c/z 2"
+            ],
+            "{plain:?}"
+        );
+        let followed = names(
+            r,
+            Options {
+                follow_symlinks: true,
+                avoid: None,
+            },
+        );
+        // The link leads back to the root, already entered: no second walk of it.
+        assert_eq!(
+            followed,
+            ["D ", "F a 3", "D b", "F b/y 1", "D b/c", "F b/c/z 2"]
+        );
+        let m = fs::metadata(r.join("b")).unwrap();
+        let avoided = names(
+            r,
+            Options {
+                follow_symlinks: false,
+                avoid: Some((m.dev(), m.ino())),
+            },
+        );
+        assert_eq!(avoided, ["D ", "F a 3"]);
+    }
+
+    #[test]
+    fn a_cancel_ends_the_walk_at_the_next_entry() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            fs::write(d.path().join(format!("{i}")), b"x").unwrap();
+        }
+        let token = CancelToken::new();
+        let mut w = Walk::new(d.path(), &token, Options::default());
+        assert!(matches!(w.next(), Some(Entry::Folder(_))));
+        assert!(matches!(w.next(), Some(Entry::File { .. })));
+        token.cancel(crate::cancel::Reason::User);
+        assert!(w.next().is_none());
+    }
+}
