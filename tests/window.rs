@@ -1041,3 +1041,35 @@ fn a_short_window_folds_the_options_and_keeps_the_list() {
     let shown = h.query_all_by_label_contains("file").count();
     assert!(shown >= 8, "only {shown} rows show in a 400-high window");
 }
+
+/// Rows of a running job can be marked (for Remove selected, which skips them) by a click
+/// or with the keyboard.
+#[test]
+fn rows_can_be_marked_while_a_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 4 << 20);
+    let mut h = harness_at(
+        egui::vec2(1100.0, 700.0),
+        throttled(OpKind::Hash, 4.0),
+        paths,
+    );
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.is_running());
+    let last = h.state().rows[2].path.display().to_string();
+    h.get_by_label(&last).click();
+    h.step();
+    assert!(
+        h.state().rows[2].selected,
+        "a click marks a row while running"
+    );
+    h.key_press(egui::Key::ArrowUp);
+    h.step();
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(
+        h.state().rows[1].selected,
+        "Space marks a row while running"
+    );
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "stopped", |a| !a.is_running());
+}

@@ -365,7 +365,6 @@ impl RipcordApp {
                 &mut self.table,
                 self.rows.marks_mut(),
                 paused,
-                running,
                 &mut actions,
             );
         });

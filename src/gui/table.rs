@@ -113,7 +113,7 @@ impl Col {
         out: &mut Vec<Action>,
     ) -> bool {
         match self {
-            Col::Name => return name_cell(ui, row, cx.running),
+            Col::Name => return name_cell(ui, row),
             Col::Size => {
                 ui.label(human_bytes(row.size));
             }
@@ -127,17 +127,15 @@ impl Col {
 /// What every cell may need besides its row.
 struct CellContext {
     paused: bool,
-    /// Marks (for Remove selected) change only between jobs.
-    running: bool,
 }
 
-/// Draws the list. `paused` shows running rows as paused; `running` is whether a job runs.
+/// Draws the list. `paused` shows running rows as paused. Marks (for Remove selected) may
+/// change while a job runs: what removing a row of the job means is the app's business.
 pub fn show(
     ui: &mut Ui,
     view: &mut TableView,
     rows: &mut [Row],
     paused: bool,
-    running: bool,
     actions: &mut Vec<Action>,
 ) {
     view.sync(rows);
@@ -155,7 +153,7 @@ pub fn show(
     }
     let row_step = ROW_HEIGHT + ui.spacing().item_spacing.y;
     let page_rows = ((ui.available_height() - HEADER_HEIGHT) / row_step).floor() as usize;
-    view.keys(ui, rows, page_rows.saturating_sub(1), running);
+    view.keys(ui, rows, page_rows.saturating_sub(1));
     let list_width = ui.available_width();
     let spacing = ui.spacing().item_spacing.x;
     let mut builder = TableBuilder::new(ui)
@@ -173,7 +171,7 @@ pub fn show(
     let mut clicked_header = None;
     let mut clicked_row = None;
     let mut cursor_rect = None;
-    let cx = CellContext { paused, running };
+    let cx = CellContext { paused };
     let body = builder
         .header(HEADER_HEIGHT, |mut header| {
             for c in Col::ALL {

@@ -22,7 +22,7 @@ fn shown_name(row: &Row) -> String {
 
 /// The name, cut in the middle to fit; a click marks the row. Clickable but not focusable,
 /// so after a click the keyboard still moves the list.
-pub(super) fn name_cell(ui: &mut Ui, row: &mut Row, running: bool) -> bool {
+pub(super) fn name_cell(ui: &mut Ui, row: &mut Row) -> bool {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let full = shown_name(row);
     let text = elide_middle(ui, &full, &font, ui.available_width());
@@ -36,7 +36,7 @@ pub(super) fn name_cell(ui: &mut Ui, row: &mut Row, running: bool) -> bool {
             ui.label(row.path.display().to_string());
         });
     whole_for_screen_readers(&r, &full);
-    if r.clicked() && !running {
+    if r.clicked() {
         row.selected = !row.selected;
     }
     r.clicked()

@@ -107,7 +107,7 @@ impl TableView {
     /// Moves the cursor and toggles marks from the keyboard. Never while a text field has the
     /// keyboard, so typing a path never moves the list. An arrow key takes the keyboard from
     /// a focused button (egui would move focus among buttons); Space stays the button's.
-    pub(super) fn keys(&mut self, ui: &Ui, rows: &mut [Row], page_rows: usize, running: bool) {
+    pub(super) fn keys(&mut self, ui: &Ui, rows: &mut [Row], page_rows: usize) {
         let ctx = ui.ctx();
         if ctx.text_edit_focused() {
             return;
@@ -154,10 +154,7 @@ impl TableView {
             self.cursor = Some(pos);
             self.scroll_to = Some((pos, align));
         }
-        if toggle
-            && !running
-            && let Some(r) = self.cursor_row().and_then(|i| rows.get_mut(i))
-        {
+        if toggle && let Some(r) = self.cursor_row().and_then(|i| rows.get_mut(i)) {
             r.selected = !r.selected;
         }
     }
