@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "compare/million.rs"]
+mod million;
 use common::have;
 
 use egui_kittest::kittest::Queryable;
@@ -545,6 +547,12 @@ fn main() {
     // The process-wide set-up the `ripcord` binary makes, for the in-process measurements.
     ripcord::init();
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--window-million-child") {
+        let dir = PathBuf::from(&args[i + 1]);
+        let n: usize = args[i + 2].parse().unwrap_or(0);
+        million::window_child(&dir, n);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--window-rss-child") {
         let dir = PathBuf::from(&args[i + 1]);
         let n: usize = args[i + 2].parse().unwrap_or(0);
@@ -787,6 +795,16 @@ fn main() {
             pct(&mut p, 0.99),
             pct(&mut p, 1.0)
         );
+    }
+
+    if run("million") {
+        // Generated once beside the bench's temporary folder, and reused by later runs.
+        let root =
+            std::env::var_os("RIPCORD_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let n = if quick { 20_000 } else { million::FILES };
+        let tree = million::tree(&root, n);
+        million::cli(r, &tree, n);
+        million::window(&tree, n);
     }
 
     if !run("other") {

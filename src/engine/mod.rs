@@ -18,7 +18,7 @@ mod walk;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -156,7 +156,7 @@ pub struct JobSpec {
     /// Optional base folder per input (same index): outputs that mirror the input tree (copy,
     /// `--out-dir`) name a file input by its path below this base instead of by its bare
     /// name. The window uses it for files it found by expanding a folder.
-    pub bases: Vec<Option<PathBuf>>,
+    pub bases: Vec<Option<std::sync::Arc<Path>>>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// Cancel the job with [`Reason::Deadline`] after this long.
@@ -375,7 +375,7 @@ pub(crate) struct Shared {
     follow_symlinks: bool,
     listed: bool,
     inputs: Vec<PathBuf>,
-    bases: Vec<Option<PathBuf>>,
+    bases: Vec<Option<std::sync::Arc<Path>>>,
     token: CancelToken,
     throttle: Throttle,
     events: Sender<Event>,

@@ -791,7 +791,7 @@ impl RipcordApp {
             }
             rows.clear();
         }
-        let (inputs, bases): (Vec<PathBuf>, Vec<Option<PathBuf>>) = if op == OpKind::Verify {
+        let (inputs, bases): (Vec<PathBuf>, Vec<Option<Arc<Path>>>) = if op == OpKind::Verify {
             (
                 manifests.iter().map(|m| m.to_path_buf()).collect(),
                 Vec::new(),
@@ -799,7 +799,7 @@ impl RipcordApp {
         } else {
             rows.iter()
                 .filter_map(|&i| self.rows.get(i))
-                .map(|r| (r.path.clone(), r.base.as_deref().map(Path::to_path_buf)))
+                .map(|r| (r.path.clone(), r.base.clone()))
                 .unzip()
         };
         let spec = match self.settings.job_spec(inputs, bases) {

@@ -114,7 +114,7 @@ impl Settings {
     pub fn job_spec(
         &self,
         inputs: Vec<PathBuf>,
-        bases: Vec<Option<PathBuf>>,
+        bases: Vec<Option<Arc<Path>>>,
     ) -> Result<JobSpec, &'static str> {
         let mut spec = JobSpec::new(self.operation()?, inputs);
         spec.bases = bases;

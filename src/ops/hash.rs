@@ -333,7 +333,13 @@ pub fn hash_reader(
     drop(pieces);
     // BLAKE3's big chunks pay off only when mapped; a read buffer that size would cost a
     // page fault per 4 KiB the first time, even for an empty file.
-    total += feed_all(path, file, hasher, chunk.min(HASH_CHUNK_BYTES), ctx)?;
+    let read_chunk = chunk.min(HASH_CHUNK_BYTES);
+    total += feed_all(path, file, hasher, read_chunk, ctx)?;
+    if total == expected && expected <= read_chunk as u64 {
+        // Read whole in one call: nothing could change or vanish "while" it was read, and
+        // a look at its name again would be the largest cost of hashing a small file.
+        return Ok(total);
+    }
     check_unchanged(path, expected, total)?;
     Ok(total)
 }

@@ -11,6 +11,11 @@ use crate::gui::status::Totals;
 use crate::ops::kind::OpKind;
 use crate::units::human_duration;
 
+/// The longest a frame spends on the engine's events.
+const EVENT_BUDGET: std::time::Duration = std::time::Duration::from_millis(6);
+/// Events applied between two looks at the clock.
+const EVENT_CHUNK: usize = 64;
+
 impl RipcordApp {
     /// The row an announced file goes to: its input's row when the path is that row's
     /// (every operation but verify lists files one by one), else a new row (a verify
@@ -49,93 +54,26 @@ impl RipcordApp {
         let Some(run) = &mut self.run else { return };
         let Some(job) = &run.job else { return };
         job.rearm_wake();
-        let events: Vec<Event> = job.events().try_iter().collect();
         let progress = job.progress();
+        // A frame spends at most EVENT_BUDGET on events, so that a million small files
+        // finishing fast never make a frame slow; the rest wait for the next frame, asked
+        // for at once.
+        let started = std::time::Instant::now();
         let mut finished = None;
-        for ev in events {
-            match ev {
-                Event::Queued {
-                    id,
-                    open,
-                    size,
-                    group,
-                    ..
-                } => self.announce(id, group, open, size, FileState::Queued),
-                Event::Skipped {
-                    id,
-                    path,
-                    note,
-                    group,
-                } => self.announce(id, group, path, 0, FileState::Skipped(note)),
-                Event::Started { id } => {
-                    self.set_state(id, FileState::Running);
-                    if let Some(run) = &mut self.run
-                        && let Some(i) = run.row_of(id)
-                    {
-                        run.started_rows.insert(i, std::time::Instant::now());
-                    }
-                }
-                Event::Done { id, outcome } => {
-                    let result = match outcome {
-                        Outcome::Digest(hex) => RowResult::Digest(hex),
-                        Outcome::Verified { ok, algo } => RowResult::Verified { ok, algo },
-                        Outcome::Written(p) => RowResult::Output(p),
-                        // The window never streams or only tests; a pass is a pass.
-                        Outcome::Streamed => RowResult::Verified {
-                            ok: true,
-                            algo: None,
-                        },
-                        Outcome::Copied(c) => match c.digest {
-                            Some(blake3) => RowResult::CopyVerified {
-                                dest: c.dest,
-                                blake3,
-                            },
-                            None => RowResult::Output(c.dest),
-                        },
-                    };
-                    if result.digest().is_some() {
-                        self.unsaved = true;
-                    }
-                    if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
-                        let ms = self.took(i);
-                        self.rows.update(i, |r| {
-                            r.ms = ms;
-                            // A checksum that does not match is a failure, in the row's
-                            // state as in its result, and counts as one.
-                            r.state = match &result {
-                                RowResult::Verified { ok: false, .. } => {
-                                    FileState::Failed("checksum differs".into())
-                                }
-                                _ => FileState::Done,
-                            };
-                            r.done_bytes = r.size;
-                            r.result = Some(result);
-                        });
-                    }
-                }
-                Event::Failed { id, error } => {
-                    self.set_state(id, FileState::Failed(in_window_words(&error)))
-                }
-                Event::Cancelled { id, reason } => self.set_state(id, FileState::Cancelled(reason)),
-                Event::Manifest {
-                    group,
-                    path,
-                    entries: 0,
-                    ..
-                } => {
-                    // A manifest with nothing to check stays in the list, so that Start
-                    // again reads it again, and says why it did nothing.
-                    let origin = self
-                        .run
-                        .as_ref()
-                        .and_then(|r| r.manifests.get(group).cloned());
-                    let mut row = Row::new(path, 0, None);
-                    row.origin = origin;
-                    row.state = FileState::Failed("no checksum lines found".into());
-                    self.rows.push(row);
-                }
-                Event::WalkDone { .. } | Event::Manifest { .. } => {}
-                Event::Finished(summary) => finished = Some(summary),
+        loop {
+            let chunk: Vec<Event> = match self.run.as_ref().and_then(|r| r.job.as_ref()) {
+                Some(job) => job.events().try_iter().take(EVENT_CHUNK).collect(),
+                None => Vec::new(),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            for ev in chunk {
+                self.apply_event(ev, &mut finished);
+            }
+            if started.elapsed() >= EVENT_BUDGET {
+                ctx.request_repaint();
+                break;
             }
         }
         let Some(run) = &self.run else { return };
@@ -175,6 +113,94 @@ impl RipcordApp {
         self.running_bytes = running_bytes;
         if let Some(summary) = finished {
             self.finished(summary, ctx);
+        }
+    }
+
+    /// Applies one engine event to the rows; `Finished` is kept for the end of the frame.
+    fn apply_event(&mut self, ev: Event, finished: &mut Option<Summary>) {
+        match ev {
+            Event::Queued {
+                id,
+                open,
+                size,
+                group,
+                ..
+            } => self.announce(id, group, open, size, FileState::Queued),
+            Event::Skipped {
+                id,
+                path,
+                note,
+                group,
+            } => self.announce(id, group, path, 0, FileState::Skipped(note)),
+            Event::Started { id } => {
+                self.set_state(id, FileState::Running);
+                if let Some(run) = &mut self.run
+                    && let Some(i) = run.row_of(id)
+                {
+                    run.started_rows.insert(i, std::time::Instant::now());
+                }
+            }
+            Event::Done { id, outcome } => {
+                let result = match outcome {
+                    Outcome::Digest(hex) => RowResult::Digest(hex),
+                    Outcome::Verified { ok, algo } => RowResult::Verified { ok, algo },
+                    Outcome::Written(p) => RowResult::Output(p),
+                    // The window never streams or only tests; a pass is a pass.
+                    Outcome::Streamed => RowResult::Verified {
+                        ok: true,
+                        algo: None,
+                    },
+                    Outcome::Copied(c) => match c.digest {
+                        Some(blake3) => RowResult::CopyVerified {
+                            dest: c.dest,
+                            blake3,
+                        },
+                        None => RowResult::Output(c.dest),
+                    },
+                };
+                if result.digest().is_some() {
+                    self.unsaved = true;
+                }
+                if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
+                    let ms = self.took(i);
+                    self.rows.update(i, |r| {
+                        r.ms = ms;
+                        // A checksum that does not match is a failure, in the row's
+                        // state as in its result, and counts as one.
+                        r.state = match &result {
+                            RowResult::Verified { ok: false, .. } => {
+                                FileState::Failed("checksum differs".into())
+                            }
+                            _ => FileState::Done,
+                        };
+                        r.done_bytes = r.size;
+                        r.result = Some(result);
+                    });
+                }
+            }
+            Event::Failed { id, error } => {
+                self.set_state(id, FileState::Failed(in_window_words(&error)))
+            }
+            Event::Cancelled { id, reason } => self.set_state(id, FileState::Cancelled(reason)),
+            Event::Manifest {
+                group,
+                path,
+                entries: 0,
+                ..
+            } => {
+                // A manifest with nothing to check stays in the list, so that Start
+                // again reads it again, and says why it did nothing.
+                let origin = self
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.manifests.get(group).cloned());
+                let mut row = Row::new(path, 0, None);
+                row.origin = origin;
+                row.state = FileState::Failed("no checksum lines found".into());
+                self.rows.push(row);
+            }
+            Event::WalkDone { .. } | Event::Manifest { .. } => {}
+            Event::Finished(summary) => *finished = Some(summary),
         }
     }
 
