@@ -69,7 +69,7 @@ impl TableView {
         let old = self.order.len();
         let mut fresh: Vec<usize> = (old..n).collect();
         if let Some(s) = self.sort {
-            fresh.sort_by(|&a, &b| compare(s, rows, a, b));
+            fresh = sorted(s, rows, fresh);
             if old > 0 {
                 self.order = merge(std::mem::take(&mut self.order), fresh, s, rows);
                 return;
@@ -97,7 +97,7 @@ impl TableView {
         };
         self.order = (0..rows.len()).collect();
         if let Some(s) = self.sort {
-            self.order.sort_by(|&a, &b| compare(s, rows, a, b));
+            self.order = sorted(s, rows, std::mem::take(&mut self.order));
         }
         // The cursor stays on its row, wherever the row went.
         self.cursor = cursor_row.and_then(|r| self.order.iter().position(|&i| i == r));
@@ -164,8 +164,23 @@ fn compare(s: Sort, rows: &[Row], a: usize, b: usize) -> Ordering {
     let (Some(ra), Some(rb)) = (rows.get(a), rows.get(b)) else {
         return Ordering::Equal;
     };
-    let o = s.col.cmp(ra, rb);
+    let o = s.col.key(ra).cmp(&s.col.key(rb));
     if s.ascending { o } else { o.reverse() }
+}
+
+/// `idx` in the order of `s`, ties in index order (as a stable sort would leave them). The
+/// keys are taken once, in one pass over the rows, and sorted beside their indices: sorting
+/// by looking rows up in every comparison took 0.7 s for a million rows, mostly cache misses.
+fn sorted(s: Sort, rows: &[Row], idx: Vec<usize>) -> Vec<usize> {
+    let mut keyed: Vec<_> = idx
+        .into_iter()
+        .filter_map(|i| rows.get(i).map(|r| (s.col.key(r), i)))
+        .collect();
+    keyed.sort_unstable_by(|(ka, ia), (kb, ib)| {
+        let o = ka.cmp(kb);
+        (if s.ascending { o } else { o.reverse() }).then(ia.cmp(ib))
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Merges `fresh` (sorted by `s`) into `old` (sorted by `s`), stable: `old` first on ties, so
