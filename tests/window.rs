@@ -1073,3 +1073,45 @@ fn rows_can_be_marked_while_a_job_runs() {
     h.get_by_label("Cancel").click();
     step_until(&mut h, "stopped", |a| !a.is_running());
 }
+
+/// A press on Skip that is released after the row finished, over the checksum that took
+/// Skip's place, neither copies the checksum nor skips anything.
+#[test]
+fn a_click_acts_on_what_was_under_the_pointer_when_pressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 1, 3 << 20);
+    let mut h = harness_at(
+        egui::vec2(1100.0, 700.0),
+        throttled(OpKind::Hash, 6.0),
+        paths,
+    );
+    h.get_by_label("Start").click();
+    step_until_shown(&mut h, "Skip");
+    let at = h.get_by_label("Skip").rect().center();
+    h.event(egui::Event::PointerMoved(at));
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    step_until(&mut h, "finished", |a| !a.is_running());
+    h.run_steps(2);
+    let digest = match &h.state().rows[0].result {
+        Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        h.get_by_label(&digest).rect().contains(at),
+        "the checksum is under the pointer"
+    );
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+    assert!(!h.state().log().any(|l| l.contains("copied")), "copied");
+    assert_eq!(h.state().rows[0].state, FileState::Done);
+}
