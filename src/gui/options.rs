@@ -30,15 +30,19 @@ pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Acti
         });
     });
     let tall = ui.ctx().content_rect().height() >= FOLD_BELOW_HEIGHT;
-    // Folds when the window becomes short and opens when it becomes tall again; in between
-    // the person's choice holds.
+    // Folded when the window opens short (even if left open last time) or becomes short,
+    // open when it becomes tall again; in between the person's choice holds.
     let was_tall_id = ui.make_persistent_id("ripcord-options-tall");
     let was_tall: Option<bool> = ui.ctx().data(|d| d.get_temp(was_tall_id));
     ui.ctx().data_mut(|d| d.insert_temp(was_tall_id, tall));
+    let force = match was_tall {
+        None => (!tall).then_some(false),
+        Some(t) => (t != tall).then_some(tall),
+    };
     egui::CollapsingHeader::new(format!("Options: {}", summary(s)))
         .id_salt("ripcord-options")
         .default_open(tall)
-        .open(was_tall.is_some_and(|t| t != tall).then_some(tall))
+        .open(force)
         .show(ui, |ui| details(ui, s, running, actions));
 }
 
