@@ -65,7 +65,7 @@ fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordA
     );
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
-        .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app);
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "files listed", |a| a.rows.len() == n);
     h
 }
@@ -499,6 +499,10 @@ fn verify_again_rereads_its_manifests() {
             ],
             "round {round}"
         );
+        // The Manifest column names each row's manifest.
+        h.run();
+        assert!(h.query_by_label("Manifest").is_some(), "a Manifest column");
+        assert_eq!(h.query_all_by_label("SUMS.sha256").count(), 3);
     }
     // Another operation on the same rows opens the files themselves.
     h.state_mut().settings.op = OpKind::Hash;
@@ -798,4 +802,320 @@ fn a_verified_copy_shows_its_phase_and_checksum() {
         other => panic!("{other:?}"),
     }
     assert!(h.state().can_save_manifest(), "Save manifest is offered");
+}
+
+// ---- Layout: the table, keyboard, theme, title (issue 10 §4) ----
+
+/// A harness of `size` whose files were given in this order.
+fn harness_at(
+    size: egui::Vec2,
+    settings: Settings,
+    paths: Vec<PathBuf>,
+) -> Harness<'static, RipcordApp> {
+    ripcord::init_engine();
+    let n = paths.len();
+    let app = RipcordApp::new(
+        settings,
+        GuiArgs {
+            paths,
+            ..Default::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(size)
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
+    step_until(&mut h, "files listed", |a| a.rows.len() == n);
+    h.run_steps(3);
+    h
+}
+
+/// Files named `name`, each `len` bytes long.
+fn named(dir: &Path, names: &[(&str, usize)]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, (name, len))| {
+            let p = dir.join(name);
+            common::file(&p, *len, i as u64);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn a_long_name_leaves_size_and_state_on_a_narrow_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("{}.bin", "a-very-long-name-".repeat(14));
+    let paths = named(dir.path(), &[(&long, 1234), ("short.bin", 5678)]);
+    let width = 640.0;
+    let h = harness_at(egui::vec2(width, 400.0), Settings::default(), paths);
+    for label in ["1.2 KiB", "5.5 KiB", "Size", "State", "Result"] {
+        let r = h.get_by_label(label).rect();
+        assert!(
+            r.max.x <= width,
+            "'{label}' is off the window: right edge {} > {width}",
+            r.max.x
+        );
+    }
+    for ready in h.query_all_by_label("ready") {
+        assert!(ready.rect().max.x <= width, "a state is off the window");
+    }
+    // The name is cut to fit (screen readers still get it whole).
+    let name = h.get_by_label_contains(&long).rect();
+    assert!(name.max.x <= width, "the name ends at {}", name.max.x);
+}
+
+#[test]
+fn sorting_by_size_changes_the_view_not_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = named(
+        dir.path(),
+        &[("a.bin", 3000), ("b.bin", 1000), ("c.bin", 2000)],
+    );
+    let mut h = harness_at(
+        egui::vec2(1100.0, 700.0),
+        Settings::default(),
+        paths.clone(),
+    );
+    let listed: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let y = |h: &Harness<'_, RipcordApp>, p: &Path| {
+        h.get_by_label(&p.display().to_string()).rect().min.y
+    };
+    let before: Vec<f32> = listed.iter().map(|p| y(&h, p)).collect();
+    assert!(before.windows(2).all(|w| w[0] < w[1]), "list order first");
+    h.get_by_label("Size").click();
+    h.run_steps(3);
+    let shown: Vec<f32> = listed.iter().map(|p| y(&h, p)).collect();
+    let mut idx: Vec<usize> = (0..3).collect();
+    idx.sort_by(|&a, &b| shown[a].total_cmp(&shown[b]));
+    let sizes = |h: &Harness<'_, RipcordApp>, idx: &[usize]| -> Vec<u64> {
+        idx.iter().map(|&i| h.state().rows[i].size).collect()
+    };
+    assert_eq!(
+        sizes(&h, &idx),
+        vec![1000, 2000, 3000],
+        "shown smallest first"
+    );
+    let after: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(after, listed, "the rows themselves keep their order");
+    // Again: largest first.
+    h.get_by_label("Size").click();
+    h.run_steps(3);
+    let order = h.state().table.order().to_vec();
+    assert_eq!(sizes(&h, &order), vec![3000, 2000, 1000]);
+}
+
+#[test]
+fn arrows_move_the_cursor_and_space_toggles_the_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 5, 100);
+    let mut h = harness_at(egui::vec2(1100.0, 700.0), Settings::default(), paths);
+    let key = |h: &mut Harness<'_, RipcordApp>, k: egui::Key| {
+        h.key_press(k);
+        h.run_steps(2);
+    };
+    assert_eq!(h.state().table.cursor_row(), None);
+    key(&mut h, egui::Key::ArrowDown);
+    assert_eq!(h.state().table.cursor_row(), Some(0));
+    // A click on a name puts the cursor there and leaves the keyboard with the list.
+    let second = h.state().rows[1].path.display().to_string();
+    h.get_by_label(&second).click();
+    h.run_steps(2);
+    assert_eq!(h.state().table.cursor_row(), Some(1));
+    assert!(h.state().rows[1].selected, "a click marks the row");
+    key(&mut h, egui::Key::Space);
+    assert!(
+        !h.state().rows[1].selected,
+        "Space after a click unmarks it"
+    );
+    key(&mut h, egui::Key::Home);
+    key(&mut h, egui::Key::ArrowDown);
+    key(&mut h, egui::Key::ArrowDown);
+    key(&mut h, egui::Key::ArrowUp);
+    assert_eq!(h.state().table.cursor_row(), Some(1));
+    key(&mut h, egui::Key::Space);
+    assert!(h.state().rows[1].selected);
+    assert!(h.state().rows.iter().filter(|r| r.selected).count() == 1);
+    key(&mut h, egui::Key::Space);
+    assert!(!h.state().rows[1].selected);
+    key(&mut h, egui::Key::End);
+    assert_eq!(h.state().table.cursor_row(), Some(4));
+    key(&mut h, egui::Key::Home);
+    assert_eq!(h.state().table.cursor_row(), Some(0));
+    key(&mut h, egui::Key::PageDown);
+    assert_eq!(
+        h.state().table.cursor_row(),
+        Some(4),
+        "a page holds all five"
+    );
+}
+
+#[test]
+fn the_theme_choice_is_remembered() {
+    let mut h = harness_at(egui::vec2(1100.0, 700.0), Settings::default(), Vec::new());
+    h.get_by_label_contains("View (").click();
+    h.run_steps(2);
+    h.get_by_label("Dark").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings.theme, ripcord::gui::look::Theme::Dark);
+    assert_eq!(
+        h.ctx.options(|o| o.theme_preference),
+        egui::ThemePreference::Dark
+    );
+    let saved = serde_json::to_string(&h.state().settings_to_remember()).unwrap();
+    let back: Settings = serde_json::from_str(&saved).unwrap();
+    assert_eq!(back.theme, ripcord::gui::look::Theme::Dark);
+    // An old settings file without the field still loads, following the system.
+    let old: Settings = serde_json::from_str(r#"{"daemon":true}"#).unwrap();
+    assert_eq!(old.theme, ripcord::gui::look::Theme::System);
+}
+
+#[test]
+fn the_title_shows_progress_while_a_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 2, 4 << 20);
+    let mut h = harness_at(
+        egui::vec2(1100.0, 700.0),
+        throttled(OpKind::Hash, 8.0),
+        paths,
+    );
+    assert_eq!(
+        ripcord::gui::look::shown_title(&h.ctx).as_deref(),
+        Some("Ripcord")
+    );
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| {
+        a.rows.iter().any(|r| r.done_bytes > 0)
+    });
+    h.step();
+    let title = ripcord::gui::look::shown_title(&h.ctx).unwrap_or_default();
+    let pct = title
+        .strip_suffix(" % — Ripcord")
+        .unwrap_or_else(|| panic!("{title}"));
+    assert!(pct.parse::<u8>().is_ok_and(|p| p <= 100), "{title}");
+    step_until(&mut h, "finished", |a| !a.is_running());
+    h.step();
+    assert_eq!(
+        ripcord::gui::look::shown_title(&h.ctx).as_deref(),
+        Some("Ripcord")
+    );
+}
+
+/// Names in six scripts are drawn with glyphs, not boxes: the headless harness panics on a
+/// glyph no font has, and here, as in the real window (eframe's `system_fonts`), the
+/// system's fonts are found through fontconfig. Needs the README's font packages.
+#[test]
+fn names_in_every_script_render_as_text() {
+    let names = [
+        "中文文件名.txt",
+        "日本語のファイル.txt",
+        "한국어 파일.txt",
+        "ملف عربي.txt",
+        "קובץ עברי.txt",
+        "हिंदी फ़ाइल.txt",
+    ];
+    let app = RipcordApp::new(Settings::default(), GuiArgs::default());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
+    h.ctx.add_font_provider(std::sync::Arc::new(
+        egui_system_font_provider::SystemFontProvider::new(),
+    ));
+    for n in names {
+        let row = ripcord::gui::model::Row::new(PathBuf::from("/x").join(n), 1, None);
+        h.state_mut().rows.push(row);
+    }
+    h.run_steps(3);
+    for n in names {
+        assert!(h.query_by_label_contains(n).is_some(), "{n} not shown");
+    }
+}
+
+#[test]
+fn a_short_window_folds_the_options_and_keeps_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 20, 10);
+    let h = harness_at(egui::vec2(640.0, 400.0), Settings::default(), paths);
+    assert!(h.query_by_label_contains("Options: ").is_some());
+    assert!(
+        h.query_by_label("Daemon mode: exit without waiting for running work")
+            .is_none(),
+        "the options are folded"
+    );
+    let shown = h.query_all_by_label_contains("file").count();
+    assert!(shown >= 8, "only {shown} rows show in a 400-high window");
+}
+
+/// Rows of a running job can be marked (for Remove selected, which skips them) by a click
+/// or with the keyboard.
+#[test]
+fn rows_can_be_marked_while_a_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 4 << 20);
+    let mut h = harness_at(
+        egui::vec2(1100.0, 700.0),
+        throttled(OpKind::Hash, 4.0),
+        paths,
+    );
+    h.get_by_label("Start").click();
+    step_until(&mut h, "running", |a| a.is_running());
+    let last = h.state().rows[2].path.display().to_string();
+    h.get_by_label(&last).click();
+    h.step();
+    assert!(
+        h.state().rows[2].selected,
+        "a click marks a row while running"
+    );
+    h.key_press(egui::Key::ArrowUp);
+    h.step();
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(
+        h.state().rows[1].selected,
+        "Space marks a row while running"
+    );
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "stopped", |a| !a.is_running());
+}
+
+/// A press on Skip that is released after the row finished, over the checksum that took
+/// Skip's place, neither copies the checksum nor skips anything.
+#[test]
+fn a_click_acts_on_what_was_under_the_pointer_when_pressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 1, 3 << 20);
+    let mut h = harness_at(
+        egui::vec2(1100.0, 700.0),
+        throttled(OpKind::Hash, 6.0),
+        paths,
+    );
+    h.get_by_label("Start").click();
+    step_until_shown(&mut h, "Skip");
+    let at = h.get_by_label("Skip").rect().center();
+    h.event(egui::Event::PointerMoved(at));
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    step_until(&mut h, "finished", |a| !a.is_running());
+    h.run_steps(2);
+    let digest = match &h.state().rows[0].result {
+        Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        h.get_by_label(&digest).rect().contains(at),
+        "the checksum is under the pointer"
+    );
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+    assert!(!h.state().log().any(|l| l.contains("copied")), "copied");
+    assert_eq!(h.state().rows[0].state, FileState::Done);
 }

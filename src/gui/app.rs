@@ -12,7 +12,7 @@ use super::log::Log;
 use super::model::{FileState, Row, RowList, RowResult, Settings};
 use super::results::{ManifestSnapshot, ReportRow, common_folder};
 use super::run::Run;
-use super::{Action, closing, dialogs, options, status, table, toolbar};
+use super::{Action, closing, dialogs, look, options, status, table, toolbar};
 
 mod download;
 mod events;
@@ -35,6 +35,8 @@ pub struct RipcordApp {
     pub settings: Settings,
     /// The file list.
     pub rows: RowList,
+    /// The list's sort, view order and keyboard cursor.
+    pub table: table::TableView,
     run: Option<Run>,
     /// Bytes read so far of the files running now.
     running_bytes: u64,
@@ -119,6 +121,7 @@ impl RipcordApp {
             },
             settings,
             rows: RowList::default(),
+            table: table::TableView::default(),
             run: None,
             running_bytes: 0,
             unsaved: false,
@@ -287,8 +290,17 @@ impl RipcordApp {
         let ctx = ui.ctx().clone();
         self.ctx.get_or_init(|| ctx.clone());
         let mut actions = Vec::new();
+        look::apply(&ctx, self.settings.theme, &mut self.settings.zoom);
         self.poll_background();
+        let was_running = self.is_running();
         self.poll_job(&ctx);
+        if was_running && let Some(s) = self.run.as_ref().and_then(|r| r.finished.as_ref()) {
+            look::job_ended(
+                &ctx,
+                s.elapsed,
+                self.message.as_deref().unwrap_or("Finished"),
+            );
+        }
         self.shortcuts(&ctx, &mut actions);
         // A link dropped from a browser, where the platform hands it over as a "path".
         let dropped_links: Vec<String> = ctx.input(|i| {
@@ -353,6 +365,10 @@ impl RipcordApp {
             ui.add_space(4.0);
         });
         let totals = self.totals();
+        look::title(
+            &ctx,
+            running.then_some((totals.bytes_done, totals.bytes_total)),
+        );
         egui::Panel::bottom("ripcord-status").show(ui, |ui| {
             if let Some(run) = &mut self.run
                 && run.is_active()
@@ -375,7 +391,15 @@ impl RipcordApp {
             self.log.show(ui);
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            table::show(ui, self.rows.marks_mut(), paused, running, &mut actions);
+            let manifests = self.run.as_ref().is_some_and(|r| !r.manifests.is_empty());
+            table::show(
+                ui,
+                &mut self.table,
+                self.rows.marks_mut(),
+                paused,
+                manifests,
+                &mut actions,
+            );
         });
         if let Some(since) = self.closing {
             let busy = self
@@ -603,6 +627,7 @@ impl RipcordApp {
                 }
                 self.background.stop_listing();
                 self.rows.clear();
+                self.table.rows_replaced();
                 self.run = None;
                 self.message = None;
                 self.unsaved = false;
@@ -756,11 +781,13 @@ impl RipcordApp {
             let remap = self
                 .rows
                 .retain_remap(|r| !(r.selected && r.state == FileState::Ready));
+            self.table.rows_replaced();
             if let Some(run) = &mut self.run {
                 run.remap_rows(&remap);
             }
         } else {
             let remap = self.rows.retain_remap(|r| !r.selected);
+            self.table.rows_replaced();
             if let Some(run) = &mut self.run {
                 run.remap_rows(&remap);
             }
@@ -811,6 +838,7 @@ impl RipcordApp {
                 }
             }
             let remap = self.rows.retain_remap(|r| !seen.contains(r.manifest()));
+            self.table.rows_replaced();
             if let Some(run) = &mut self.run {
                 run.remap_rows(&remap);
             }

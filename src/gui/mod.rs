@@ -12,12 +12,13 @@ mod closing;
 pub mod dialogs;
 pub mod download;
 mod log;
+pub mod look;
 pub mod model;
 mod options;
 mod results;
 mod run;
 mod status;
-mod table;
+pub mod table;
 mod toolbar;
 
 use std::io::Write as _;

@@ -57,6 +57,10 @@ pub struct Settings {
     pub daemon: bool,
     /// Download folder, keep partial, CA file.
     pub download: super::download::DownloadSettings,
+    /// Light, dark or as the desktop says.
+    pub theme: super::look::Theme,
+    /// The window's zoom (1.0 = 100 %), also changed with Ctrl +/−.
+    pub zoom: f32,
 }
 
 impl Default for Settings {
@@ -76,6 +80,8 @@ impl Default for Settings {
             throttle_mb_s: 100.0,
             daemon: false,
             download: Default::default(),
+            theme: super::look::Theme::System,
+            zoom: 1.0,
         }
     }
 }

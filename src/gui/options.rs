@@ -1,4 +1,8 @@
-//! The job's options: operation, its settings, threads, time limit, throttle, daemon mode.
+//! The job's options: operation, its settings, threads, time limit, throttle, daemon mode,
+//! and the View menu (theme, zoom).
+//!
+//! The operation row always shows; the rest folds into a collapsible section, folded at
+//! first in a short window, so the list keeps most of the height.
 
 use egui::Ui;
 
@@ -7,15 +11,68 @@ use super::model::Settings;
 use crate::ops::hash::Algo;
 use crate::ops::kind::OpKind;
 
+/// Below this window height (in points) the options start folded.
+const FOLD_BELOW_HEIGHT: f32 = 560.0;
+
 /// Draws the options. While a job runs only the throttle can change (it applies live).
 pub fn show(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Action>) {
-    ui.add_enabled_ui(!running, |ui| {
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Operation:");
-            for op in OpKind::ALL {
-                ui.selectable_value(&mut s.op, op, super::model::op_label(op));
-            }
+    ui.horizontal(|ui| {
+        ui.add_enabled_ui(!running, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("Operation:");
+                for op in OpKind::ALL {
+                    ui.selectable_value(&mut s.op, op, super::model::op_label(op));
+                }
+            });
         });
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            super::look::view_menu(ui, &mut s.theme, &mut s.zoom);
+        });
+    });
+    let tall = ui.ctx().content_rect().height() >= FOLD_BELOW_HEIGHT;
+    // Folded when the window opens short (even if left open last time) or becomes short,
+    // open when it becomes tall again; in between the person's choice holds.
+    let was_tall_id = ui.make_persistent_id("ripcord-options-tall");
+    let was_tall: Option<bool> = ui.ctx().data(|d| d.get_temp(was_tall_id));
+    ui.ctx().data_mut(|d| d.insert_temp(was_tall_id, tall));
+    let force = match was_tall {
+        None => (!tall).then_some(false),
+        Some(t) => (t != tall).then_some(tall),
+    };
+    egui::CollapsingHeader::new(format!("Options: {}", summary(s)))
+        .id_salt("ripcord-options")
+        .default_open(tall)
+        .open(force)
+        .show(ui, |ui| details(ui, s, running, actions));
+}
+
+/// One line saying what the folded options are set to.
+fn summary(s: &Settings) -> String {
+    let mut parts = Vec::new();
+    match s.op {
+        OpKind::Hash => parts.push(s.algo.name().to_string()),
+        OpKind::Compress => parts.push(format!("level {}", s.level)),
+        _ => {}
+    }
+    parts.push(if s.threads == 0 {
+        "threads auto".to_string()
+    } else {
+        format!("{} threads", s.threads)
+    });
+    if s.throttle_on {
+        parts.push(format!("throttle {:.1} MiB/s", s.throttle_mb_s));
+    }
+    if s.stop_after_on {
+        parts.push(format!("stop after {} s", s.stop_after_secs));
+    }
+    if s.daemon {
+        parts.push("daemon mode".to_string());
+    }
+    parts.join(" · ")
+}
+
+fn details(ui: &mut Ui, s: &mut Settings, running: bool, actions: &mut Vec<Action>) {
+    ui.add_enabled_ui(!running, |ui| {
         ui.horizontal_wrapped(|ui| {
             match s.op {
                 OpKind::Hash => {

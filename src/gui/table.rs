@@ -1,19 +1,192 @@
-//! The file list: one row per file, drawing only the rows in view, so 100,000 rows scroll
-//! as smoothly as ten.
+//! The file list: a table with resizable, sortable columns over a virtual body, and a
+//! keyboard cursor. The columns are here; the view order and cursor in `view`, the cells'
+//! contents in `cells`.
+//!
+//! Invariants: the rows themselves are never reordered here (other code addresses rows by
+//! index); a sort is a view order, a permutation kept in [`TableView`]. Per-frame work is
+//! proportional to the rows on screen: the permutation is rebuilt only when the sort changes
+//! or rows are removed, and rows added are merged in, never re-sorted with the rest. A sort is
+//! a snapshot: a row whose state changes keeps its place (rows added under a sort take theirs
+//! among the others). Widget ids carry the row, so a click pressed on one row never acts on
+//! another that came under the pointer before the release.
 
-use egui::{Color32, RichText, Ui};
+mod cells;
+mod view;
+
+use std::os::unix::ffi::OsStrExt;
+
+use egui::{Align, RichText, Ui};
+use egui_extras::{Column, TableBuilder};
 
 use super::Action;
-use super::model::{FileState, Row, RowResult};
+use super::model::Row;
 use crate::units::human_bytes;
+use cells::{name_cell, result_cell, state_cell};
+pub use view::{Sort, TableView};
+use view::{result_key, state_rank};
 
 const ROW_HEIGHT: f32 = 22.0;
-const NAME_WIDTH: f32 = 320.0;
+const HEADER_HEIGHT: f32 = 24.0;
 const SIZE_WIDTH: f32 = 80.0;
-const STATE_WIDTH: f32 = 150.0;
+const STATE_WIDTH: f32 = 110.0;
+/// The Manifest column's first width (verify entries only).
+const MANIFEST_WIDTH: f32 = 130.0;
+/// The Name column's share of the list's width when first shown.
+const NAME_SHARE: f32 = 0.45;
+const MIN_NAME_WIDTH: f32 = 120.0;
+const MIN_RESULT_WIDTH: f32 = 120.0;
 
-/// Draws the rows. `paused` shows running rows as paused.
-pub fn show(ui: &mut Ui, rows: &mut [Row], paused: bool, running: bool, actions: &mut Vec<Action>) {
+/// A column of the list. To add one: a variant here, then the compiler names each `match`
+/// to extend (title, width, sort order, cell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    /// The file's name (relative to the folder it was found in).
+    Name,
+    /// Its size.
+    Size,
+    /// Where it is in its life.
+    State,
+    /// Progress while running, then the checksum, verdict, output or reason.
+    Result,
+    /// For verify entries: the manifest the row came from.
+    Manifest,
+}
+
+impl Col {
+    /// The columns, left to right.
+    pub const ALL: [Col; 4] = [Col::Name, Col::Size, Col::State, Col::Result];
+
+    /// The columns when the list holds verify entries: which manifest each came from too.
+    pub const WITH_MANIFEST: [Col; 5] =
+        [Col::Name, Col::Manifest, Col::Size, Col::State, Col::Result];
+
+    fn title(self) -> &'static str {
+        match self {
+            Col::Name => "Name",
+            Col::Size => "Size",
+            Col::State => "State",
+            Col::Result => "Result",
+            Col::Manifest => "Manifest",
+        }
+    }
+
+    /// The column's sizing. The last column takes what is left, and the Name column never
+    /// grows past what leaves the others their room, also after the window narrows (egui
+    /// keeps a resized width; the bound is applied anew each frame).
+    fn spec(self, list_width: f32, spacing: f32, manifests: bool) -> Column {
+        let manifest_room = if manifests {
+            MANIFEST_WIDTH + spacing
+        } else {
+            0.0
+        };
+        match self {
+            Col::Name => {
+                let room = list_width
+                    - SIZE_WIDTH
+                    - STATE_WIDTH
+                    - MIN_RESULT_WIDTH
+                    - manifest_room
+                    - 4.0 * spacing;
+                let most = room.max(MIN_NAME_WIDTH);
+                Column::initial((list_width * NAME_SHARE).clamp(MIN_NAME_WIDTH, most))
+                    .range(MIN_NAME_WIDTH / 2.0..=most)
+                    .resizable(true)
+                    .clip(true)
+            }
+            Col::Size => Column::initial(SIZE_WIDTH)
+                .at_least(40.0)
+                .resizable(true)
+                .clip(true),
+            Col::State => Column::initial(STATE_WIDTH)
+                .at_least(50.0)
+                .resizable(true)
+                .clip(true),
+            Col::Result => Column::remainder().at_least(MIN_RESULT_WIDTH).clip(true),
+            Col::Manifest => Column::initial(MANIFEST_WIDTH)
+                .at_least(40.0)
+                .resizable(true)
+                .clip(true),
+        }
+    }
+
+    /// What this column sorts a row by (ascending), borrowed from the row.
+    fn key(self, r: &Row) -> SortKey<'_> {
+        match self {
+            // Bytes, not path components: the same order for names, several times faster
+            // over a million rows.
+            Col::Name => SortKey::Bytes(r.path.as_os_str().as_bytes()),
+            Col::Size => SortKey::Number(r.size),
+            Col::State => SortKey::Ranked(state_rank(&r.state), &[]),
+            Col::Result => {
+                let (rank, text) = result_key(r);
+                SortKey::Ranked(rank, text)
+            }
+            Col::Manifest => SortKey::Bytes(
+                r.origin
+                    .as_deref()
+                    .map_or(&[][..], |m| m.as_os_str().as_bytes()),
+            ),
+        }
+    }
+
+    /// Draws the cell; returns whether the person clicked the row (to put the cursor there).
+    fn cell(
+        self,
+        ui: &mut Ui,
+        i: usize,
+        row: &mut Row,
+        cx: &CellContext,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        match self {
+            Col::Name => return name_cell(ui, row),
+            Col::Size => {
+                ui.label(human_bytes(row.size));
+            }
+            Col::State => state_cell(ui, row, cx.paused),
+            Col::Result => result_cell(ui, i, row, out),
+            Col::Manifest => {
+                if let Some(m) = &row.origin {
+                    let name = m.file_name().unwrap_or(m.as_os_str()).to_string_lossy();
+                    ui.add(egui::Label::new(name).truncate())
+                        .on_hover_text(m.display().to_string());
+                }
+            }
+        }
+        false
+    }
+}
+
+/// A row's place in a column's order. One column uses one kind; the kinds never meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey<'a> {
+    Number(u64),
+    Bytes(&'a [u8]),
+    /// A group (a state, a kind of result), then text within it.
+    Ranked(u8, &'a [u8]),
+}
+
+/// What every cell may need besides its row.
+struct CellContext {
+    paused: bool,
+}
+
+/// Draws the list. `paused` shows running rows as paused. Marks (for Remove selected) may
+/// change while a job runs: what removing a row of the job means is the app's business.
+pub fn show(
+    ui: &mut Ui,
+    view: &mut TableView,
+    rows: &mut [Row],
+    paused: bool,
+    manifests: bool,
+    actions: &mut Vec<Action>,
+) {
+    let cols: &[Col] = if manifests {
+        &Col::WITH_MANIFEST
+    } else {
+        &Col::ALL
+    };
+    view.sync(rows);
     if rows.is_empty() {
         ui.centered_and_justified(|ui| {
             ui.label(
@@ -26,173 +199,107 @@ pub fn show(ui: &mut Ui, rows: &mut [Row], paused: bool, running: bool, actions:
         });
         return;
     }
-    header(ui);
-    ui.separator();
-    egui::ScrollArea::both().auto_shrink(false).show_rows(
-        ui,
-        ROW_HEIGHT,
-        rows.len(),
-        |ui, range| {
-            for i in range {
-                if let Some(row) = rows.get_mut(i) {
-                    row_ui(ui, i, row, paused, running, actions);
+    let row_step = ROW_HEIGHT + ui.spacing().item_spacing.y;
+    let page_rows = ((ui.available_height() - HEADER_HEIGHT) / row_step).floor() as usize;
+    view.keys(ui, rows, page_rows.saturating_sub(1));
+    let list_width = ui.available_width();
+    let spacing = ui.spacing().item_spacing.x;
+    let mut builder = TableBuilder::new(ui)
+        .id_salt("ripcord-files")
+        .striped(true)
+        .resizable(true)
+        .auto_shrink(false)
+        .cell_layout(egui::Layout::left_to_right(Align::Center));
+    for &c in cols {
+        builder = builder.column(c.spec(list_width, spacing, manifests));
+    }
+    if let Some((pos, align)) = view.scroll_to.take() {
+        builder = builder.scroll_to_row(pos, align);
+    }
+    let mut clicked_header = None;
+    let mut clicked_row = None;
+    let mut cursor_rect = None;
+    let cx = CellContext { paused };
+    let body = builder
+        .header(HEADER_HEIGHT, |mut header| {
+            for &c in cols {
+                header.col(|ui| {
+                    if header_button(ui, c, view.sort) {
+                        clicked_header = Some(c);
+                    }
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(ROW_HEIGHT, view.order.len(), |mut table_row| {
+                let pos = table_row.index();
+                let Some(&i) = view.order.get(pos) else {
+                    return;
+                };
+                let Some(row) = rows.get_mut(i) else { return };
+                table_row.set_selected(row.selected);
+                for &c in cols {
+                    table_row.col(|ui| {
+                        // Ids carry the row, so a click pressed on one row never lands on
+                        // another that took its place.
+                        if ui.push_id(i, |ui| c.cell(ui, i, row, &cx, actions)).inner {
+                            clicked_row = Some(pos);
+                        }
+                    });
                 }
-            }
-        },
-    );
-}
-
-fn header(ui: &mut Ui) {
-    ui.horizontal(|ui| {
-        cell(ui, NAME_WIDTH, |ui| ui.strong("Name"));
-        cell(ui, SIZE_WIDTH, |ui| ui.strong("Size"));
-        cell(ui, STATE_WIDTH, |ui| ui.strong("State"));
-        ui.strong("Result");
-    });
-}
-
-fn cell<R>(ui: &mut Ui, width: f32, f: impl FnOnce(&mut Ui) -> R) -> R {
-    ui.allocate_ui_with_layout(
-        egui::vec2(width, ROW_HEIGHT),
-        egui::Layout::left_to_right(egui::Align::Center),
-        |ui| {
-            ui.set_min_width(width);
-            ui.set_max_width(width);
-            f(ui)
-        },
-    )
-    .inner
-}
-
-fn state_color(ui: &Ui, st: &FileState) -> Color32 {
-    let dark = ui.visuals().dark_mode;
-    match st {
-        FileState::Done => {
-            if dark {
-                Color32::LIGHT_GREEN
-            } else {
-                Color32::DARK_GREEN
-            }
-        }
-        FileState::Failed(_) => {
-            if dark {
-                Color32::LIGHT_RED
-            } else {
-                Color32::DARK_RED
-            }
-        }
-        FileState::Cancelled(_) | FileState::Skipped(_) => {
-            if dark {
-                Color32::from_rgb(240, 190, 90)
-            } else {
-                Color32::from_rgb(160, 100, 0)
-            }
-        }
-        _ => ui.visuals().text_color(),
+                if view.cursor == Some(pos) {
+                    cursor_rect = Some(table_row.response().rect);
+                }
+            });
+        });
+    // The cursor is a frame around its row, drawn over the cells and kept out of the header.
+    if let Some(r) = cursor_rect {
+        let gap = ui.spacing().item_spacing;
+        ui.painter().with_clip_rect(body.inner_rect).rect_stroke(
+            r.expand2(gap * 0.5),
+            2.0,
+            ui.visuals().selection.stroke,
+            egui::StrokeKind::Inside,
+        );
+    }
+    // Applied after drawing, so shown on the next frame: ask for it now, not when the mouse
+    // next moves.
+    if let Some(c) = clicked_header {
+        view.toggle_sort(c, rows);
+        ui.ctx().request_repaint();
+    }
+    if let Some(pos) = clicked_row {
+        view.cursor = Some(pos);
+        ui.ctx().request_repaint();
     }
 }
 
-fn row_ui(
-    ui: &mut Ui,
-    i: usize,
-    row: &mut Row,
-    paused: bool,
-    running: bool,
-    actions: &mut Vec<Action>,
-) {
-    ui.horizontal(|ui| {
-        cell(ui, NAME_WIDTH, |ui| {
-            let name = row.path.display().to_string();
-            let r = ui
-                .selectable_label(row.selected, name)
-                .on_hover_text(row.path.display().to_string());
-            if r.clicked() && !running {
-                row.selected = !row.selected;
-            }
-        });
-        cell(ui, SIZE_WIDTH, |ui| ui.label(human_bytes(row.size)));
-        cell(ui, STATE_WIDTH, |ui| {
-            let color = state_color(ui, &row.state);
-            let r = ui.colored_label(color, row.state.label(paused));
-            if let FileState::Failed(why) | FileState::Skipped(why) = &row.state {
-                r.on_hover_text(why.as_str());
-            }
-        });
-        match (&row.state, &row.result) {
-            (FileState::Running, _) => {
-                let frac = if row.size > 0 {
-                    row.done_bytes as f32 / row.size as f32
-                } else {
-                    0.0
-                };
-                ui.add(
-                    egui::ProgressBar::new(frac.clamp(0.0, 1.0))
-                        .desired_width(180.0)
-                        .show_percentage(),
-                );
-                if ui
-                    .button("Skip")
-                    .on_hover_text("Stop this file only")
-                    .clicked()
-                {
-                    actions.push(Action::Skip(i));
-                }
-            }
-            (FileState::Failed(why), _) => {
-                ui.colored_label(state_color(ui, &row.state), why.as_str());
-            }
-            (FileState::Skipped(why), _) => {
-                ui.label(RichText::new(why.as_str()).weak());
-            }
-            (_, Some(RowResult::Digest(hex))) => {
-                let r = ui
-                    .add(
-                        egui::Label::new(RichText::new(hex.as_str()).monospace())
-                            .sense(egui::Sense::click()),
-                    )
-                    .on_hover_text("Click to copy");
-                if r.clicked() {
-                    actions.push(Action::CopyText(hex.clone()));
-                }
-            }
-            (_, Some(RowResult::Verified { ok, algo })) => {
-                // Which algorithm checked it: a manifest of bare 64-digit lines may be
-                // SHA-256 or BLAKE3, and the first file decided.
-                let (text, good) = match (ok, algo) {
-                    (true, Some(a)) => (format!("OK ({a})"), true),
-                    (true, None) => ("OK".to_string(), true),
-                    (false, Some(a)) => (format!("FAILED: checksum differs ({a})"), false),
-                    (false, None) => (
-                        "FAILED: matches neither as sha256 nor as blake3".to_string(),
-                        false,
-                    ),
-                };
-                let color = if good {
-                    state_color(ui, &FileState::Done)
-                } else {
-                    state_color(ui, &FileState::Failed(String::new()))
-                };
-                ui.colored_label(color, text);
-            }
-            (_, Some(RowResult::Output(p))) => {
-                ui.monospace(p.display().to_string());
-                if ui
-                    .small_button("Show")
-                    .on_hover_text("Show in the file manager")
-                    .clicked()
-                {
-                    actions.push(Action::Reveal(i));
-                }
-            }
-            _ => {}
-        }
-        if !running && super::download::offers_resume(row) {
-            let r = ui
-                .small_button("Resume")
-                .on_hover_text("Continue this download from the bytes it has (tick Keep partial)");
-            if r.clicked() {
-                actions.push(Action::Resume(i));
-            }
-        }
-    });
+/// A header cell: the title and, when it sorts the list, a painted arrow (egui's own fonts
+/// have no arrow glyph, and system fonts may be missing); returns whether it was clicked.
+fn header_button(ui: &mut Ui, c: Col, sort: Option<Sort>) -> bool {
+    let clicked = ui
+        .add(egui::Button::new(RichText::new(c.title()).strong()).frame(false))
+        .on_hover_text("Sort by this column (again: reverse, a third time: list order)")
+        .clicked();
+    if let Some(s) = sort.filter(|s| s.col == c) {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+        let (top, bottom) = (rect.top() + 2.0, rect.bottom() - 2.0);
+        let (tip, base) = if s.ascending {
+            (top, bottom)
+        } else {
+            (bottom, top)
+        };
+        let points = vec![
+            egui::pos2(rect.center().x, tip),
+            egui::pos2(rect.left() + 1.0, base),
+            egui::pos2(rect.right() - 1.0, base),
+        ];
+        let color = ui.visuals().strong_text_color();
+        ui.painter().add(egui::Shape::convex_polygon(
+            points,
+            color,
+            egui::Stroke::NONE,
+        ));
+    }
+    clicked
 }
