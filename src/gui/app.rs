@@ -705,7 +705,7 @@ impl RipcordApp {
                 let rows: Vec<ReportRow> = self
                     .rows
                     .iter()
-                    .map(|r| ReportRow::new(r, r.ms.map(|ms| f64::from(ms) / 1000.0)))
+                    .map(|r| ReportRow::new(r, r.ms.map(|ms| f64::from(ms.get()) / 1000.0)))
                     .collect();
                 self.to_save = Some(ToSave::Report(super::results::report(&rows, op)));
                 self.dialog(Purpose::SaveReport);

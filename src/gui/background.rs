@@ -16,6 +16,11 @@ use crate::walk::{Entry, Walk};
 /// Files found per message while expanding folders.
 const LIST_BATCH_FILES: usize = 2000;
 
+/// Batches of found files handed over and not yet taken by the window: the listing waits
+/// past this, so a window that falls behind (a busy machine) never holds a million found
+/// files twice, once in the channel and once as rows.
+const BATCHES_IN_FLIGHT: usize = 16;
+
 /// A file found by listing: its path, size, and the base folder it was found under (shared
 /// by every file of that folder).
 pub type Found = (PathBuf, u64, Option<Arc<Path>>);
@@ -71,6 +76,8 @@ pub struct Background {
     wake: Arc<dyn Fn() + Send + Sync>,
     /// Cancelled by "Clear", so a long folder listing stops adding rows.
     listing: CancelToken,
+    /// Batches of found files sent and not yet taken.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Background {
@@ -82,6 +89,7 @@ impl Background {
             rx,
             wake,
             listing: CancelToken::new(),
+            in_flight: Arc::default(),
         };
         bg.spawn(|| vec![Reply::DialogsAvailable(dialogs_available())]);
         bg
@@ -89,7 +97,14 @@ impl Background {
 
     /// Replies that have arrived.
     pub fn replies(&self) -> Vec<Reply> {
-        self.rx.try_iter().collect()
+        let replies: Vec<Reply> = self.rx.try_iter().collect();
+        let found = replies
+            .iter()
+            .filter(|r| matches!(r, Reply::Found(_)))
+            .count();
+        // AcqRel: pairs with the lister's Acquire load, so a slot it sees free is free.
+        self.in_flight.fetch_sub(found, Ordering::AcqRel);
+        replies
     }
 
     fn spawn(&self, f: impl FnOnce() -> Vec<Reply> + Send + 'static) {
@@ -156,6 +171,7 @@ impl Background {
         let token = self.listing.clone();
         let tx = self.tx.clone();
         let wake = self.wake.clone();
+        let in_flight = Arc::clone(&self.in_flight);
         self.spawn(move || {
             let mut send = |r| {
                 let _ = tx.send(r);
@@ -165,6 +181,7 @@ impl Background {
                 token: &token,
                 batch: Vec::new(),
                 found: &found,
+                in_flight: &in_flight,
                 send: &mut send,
             };
             for p in paths {
@@ -237,12 +254,16 @@ struct Lister<'a> {
     token: &'a CancelToken,
     batch: Vec<Found>,
     found: &'a AtomicUsize,
+    in_flight: &'a AtomicUsize,
     send: &'a mut dyn FnMut(Reply),
 }
 
 impl Lister<'_> {
-    fn push(&mut self, f: Found) {
-        self.batch.push(f);
+    fn push(&mut self, (mut path, size, base): Found) {
+        // A joined path keeps the spare room its growth left; a row holds its path for the
+        // window's life, and a million rows hold a million of them.
+        path.shrink_to_fit();
+        self.batch.push((path, size, base));
         // Relaxed: a display counter, read by the UI thread for the "Listing…" line.
         self.found.fetch_add(1, Ordering::Relaxed);
         if self.batch.len() >= LIST_BATCH_FILES {
@@ -251,9 +272,24 @@ impl Lister<'_> {
     }
 
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            (self.send)(Reply::Found(std::mem::take(&mut self.batch)));
+        if self.batch.is_empty() {
+            return;
         }
+        // Acquire: pairs with the window's AcqRel decrement when it takes a batch. The wait
+        // is on the listing's token, so Clear or "Cancel listing" ends it at once.
+        while self.in_flight.load(Ordering::Acquire) >= BATCHES_IN_FLIGHT {
+            if self
+                .token
+                .wait_timeout(std::time::Duration::from_millis(2))
+                .is_err()
+            {
+                return;
+            }
+        }
+        // AcqRel: as above; counted before the send, so the window never takes more than
+        // was counted.
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        (self.send)(Reply::Found(std::mem::take(&mut self.batch)));
     }
 
     fn list(&mut self, root: &Path) {

@@ -1,7 +1,6 @@
 //! The window's data: persisted settings, the file rows and their states.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,12 +157,13 @@ pub enum FileState {
     Verifying,
     /// Finished well.
     Done,
-    /// Failed, with the reason.
-    Failed(String),
+    /// Failed, with the reason (boxed: a row is kept for each of a million files, and a
+    /// boxed text is a third smaller than a `String`).
+    Failed(Box<str>),
     /// Stopped before it finished.
     Cancelled(Reason),
     /// Not processed, with why.
-    Skipped(String),
+    Skipped(Box<str>),
 }
 
 impl FileState {
@@ -251,7 +251,7 @@ pub struct Row {
     /// Selected for removal.
     pub selected: bool,
     /// How long its processing took, in milliseconds, once it ended.
-    pub ms: Option<u32>,
+    pub ms: Option<std::num::NonZeroU32>,
 }
 
 impl Row {
@@ -344,21 +344,23 @@ impl Tally {
 
 /// The file list: rows in the order they were added (never moved while shown), an index to
 /// find a path without searching, and the [`Tally`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RowList {
     rows: Vec<Row>,
-    /// A hash of each listed path → the first row with that hash.
-    index: HashMap<u64, u32>,
-    /// Rows whose path's hash another path had first (searched one by one; in practice
-    /// empty): no allocation per row for a case that almost never happens.
-    clashes: Vec<u32>,
+    /// The row of each listed path, hashed by the row's own path: 4 bytes a row.
+    index: hashbrown::HashTable<u32>,
+    /// Hashes the paths (a fixed seed: the index never leaves the process).
+    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
     tally: Tally,
 }
 
-fn path_key(p: &Path) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    p.hash(&mut h);
-    h.finish()
+impl std::fmt::Debug for RowList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowList")
+            .field("rows", &self.rows)
+            .field("tally", &self.tally)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::ops::Deref for RowList {
@@ -376,27 +378,23 @@ impl RowList {
 
     /// The row listing `path`, if any.
     pub fn find(&self, path: &Path) -> Option<usize> {
-        let is = |i: u32| self.rows.get(i as usize).is_some_and(|r| r.path == path);
-        let first = *self.index.get(&path_key(path))?;
-        if is(first) {
-            return Some(first as usize);
-        }
-        self.clashes
-            .iter()
-            .copied()
-            .find(|&i| is(i))
-            .map(|i| i as usize)
+        let rows = &self.rows;
+        self.index
+            .find(self.hasher.hash_one(path), |&i| {
+                rows.get(i as usize).is_some_and(|r| r.path == path)
+            })
+            .map(|&i| i as usize)
     }
 
     fn index_row(&mut self, i: usize) {
         let Some(row) = self.rows.get(i) else { return };
-        let i = u32::try_from(i).unwrap_or(u32::MAX);
-        match self.index.entry(path_key(&row.path)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push(i),
-        }
+        let hash = self.hasher.hash_one(row.path.as_path());
+        let (rows, hasher) = (&self.rows, &self.hasher);
+        self.index
+            .insert_unique(hash, u32::try_from(i).unwrap_or(u32::MAX), |&j| {
+                rows.get(j as usize)
+                    .map_or(0, |r| hasher.hash_one(r.path.as_path()))
+            });
     }
 
     /// Appends a row and returns its index.
@@ -467,7 +465,6 @@ impl RowList {
 
     fn reindex(&mut self) {
         self.index.clear();
-        self.clashes.clear();
         self.tally = Tally::default();
         for i in 0..self.rows.len() {
             self.tally.count(&self.rows[i], 1);

@@ -72,7 +72,7 @@ impl ReportRow {
     /// The report's view of `row`, which took `secs` to process if it ran.
     pub fn new(row: &Row, secs: Option<f64>) -> Self {
         let result = match (&row.state, &row.result) {
-            (FileState::Failed(why) | FileState::Skipped(why), _) => why.clone(),
+            (FileState::Failed(why) | FileState::Skipped(why), _) => why.to_string(),
             (_, Some(RowResult::Digest(hex))) => hex.clone(),
             (_, Some(RowResult::Verified { ok: true, .. })) => "OK".into(),
             (_, Some(RowResult::Verified { ok: false, .. })) => "FAILED".into(),

@@ -131,7 +131,7 @@ impl RipcordApp {
                 path,
                 note,
                 group,
-            } => self.announce(id, group, path, 0, FileState::Skipped(note)),
+            } => self.announce(id, group, path, 0, FileState::Skipped(note.into())),
             Event::Sized { id, size } => {
                 if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
                     self.rows.update(i, |r| r.size = size);
@@ -184,7 +184,7 @@ impl RipcordApp {
                 }
             }
             Event::Failed { id, error } => {
-                self.set_state(id, FileState::Failed(in_window_words(&error)))
+                self.set_state(id, FileState::Failed(in_window_words(&error).into()))
             }
             Event::Cancelled { id, reason } => self.set_state(id, FileState::Cancelled(reason)),
             Event::Manifest {
@@ -222,9 +222,11 @@ impl RipcordApp {
     }
 
     /// How long row `i` ran, in milliseconds, now that it ended.
-    fn took(&mut self, i: usize) -> Option<u32> {
+    fn took(&mut self, i: usize) -> Option<std::num::NonZeroU32> {
         let started = self.run.as_mut()?.started_rows.remove(&i)?;
-        u32::try_from(started.elapsed().as_millis()).ok()
+        // At least 1 ms: a row that took no time still took some.
+        let ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        std::num::NonZeroU32::new(ms.max(1))
     }
 
     fn finished(&mut self, summary: Summary, ctx: &egui::Context) {

@@ -47,7 +47,7 @@ pub(super) fn state_cell(ui: &mut Ui, row: &Row, paused: bool) {
     let r =
         ui.add(egui::Label::new(RichText::new(row.state.label(paused)).color(color)).truncate());
     if let FileState::Failed(why) | FileState::Skipped(why) = &row.state {
-        r.on_hover_text(why.as_str());
+        r.on_hover_text(&**why);
     }
 }
 
@@ -80,10 +80,10 @@ pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Ac
         }
         (FileState::Failed(why), _) => {
             let color = state_color(ui, &row.state);
-            ui.add(egui::Label::new(RichText::new(why.as_str()).color(color)).truncate());
+            ui.add(egui::Label::new(RichText::new(&**why).color(color)).truncate());
         }
         (FileState::Skipped(why), _) => {
-            ui.add(egui::Label::new(RichText::new(why.as_str()).weak()).truncate());
+            ui.add(egui::Label::new(RichText::new(&**why).weak()).truncate());
         }
         (_, Some(RowResult::Digest(hex))) => {
             ui.push_id("digest", |ui| checksum(ui, hex, None, actions));
@@ -110,7 +110,7 @@ pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Ac
             let color = if good {
                 state_color(ui, &FileState::Done)
             } else {
-                state_color(ui, &FileState::Failed(String::new()))
+                state_color(ui, &FileState::Failed("".into()))
             };
             ui.add(egui::Label::new(RichText::new(text).color(color)).truncate());
         }

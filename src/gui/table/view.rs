@@ -62,7 +62,9 @@ impl TableView {
         if self.order.len() == n {
             return;
         }
-        if self.order.len() > n || self.order.iter().any(|&i| i >= n) {
+        // Rows removed: the app says so (`rows_replaced`); a shorter list is the other sign.
+        // No look at every entry here: this runs on every frame that adds rows.
+        if self.order.len() > n {
             self.order.clear();
             self.cursor = None;
         }
