@@ -281,7 +281,7 @@ fn loom_watchers_end_when_the_last_handle_goes() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 5. The front end's wake re-arm (src/engine/mod.rs): the engine's side in atomics only.
+// 5. The front end's wake re-arm (src/engine/job.rs): the engine's side in atomics only.
 
 /// How the front end re-arms the wake at the start of a frame.
 #[derive(Clone, Copy)]

@@ -14,9 +14,15 @@
 //!
 //! The module does no I/O and knows nothing of front ends. Its races are model-checked with
 //! loom (`cancel/loom_models.rs`; `cargo test --release --features loom --lib loom_`).
+//!
+//! Files: the token here; its tree of nodes (parent and child links, propagation) in `tree`;
+//! the bridge to crossbeam channels ([`CancelToken::cancelled_channel`]) in `channel`; the
+//! job's throttle in [`throttle`]; the sync primitives (std's, or loom's) in `sync`.
 
+mod channel;
 mod sync;
 pub mod throttle;
+mod tree;
 
 #[cfg(all(test, feature = "loom"))]
 mod loom_models;
@@ -26,9 +32,8 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use self::sync::{Arc, AtomicU8, Condvar, Mutex, MutexGuard, Weak, thread};
+use self::sync::{Arc, AtomicU8, Condvar, Mutex, thread};
+use self::tree::{Node, State};
 
 /// Why a token was cancelled. The first reason given wins and is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -87,180 +92,6 @@ pub struct Cancelled(pub Reason);
 
 const CANCELLED: u8 = 1;
 const PAUSED: u8 = 2;
-
-struct State {
-    reason: Option<Reason>,
-    cancelled_at: Option<Instant>,
-    /// Whether `pause` was called on this very node (not inherited).
-    self_paused: bool,
-    /// Number of paused nodes on the path from the root to this node, this one included.
-    /// Signed so that a resume overtaking its pause on the way down still sums correctly.
-    pause_holds: i32,
-    children: Vec<Weak<Node>>,
-    /// One channel per node, made on the first `cancelled_channel` call: every waiter gets a
-    /// clone of the receiver, so registrations never pile up however often a writer asks.
-    /// Dropping the sender on cancel disconnects every receiver at once.
-    cancel_channel: Option<(Sender<()>, Receiver<()>)>,
-    deadline_cell: Option<Arc<DeadlineCell>>,
-}
-
-struct Node {
-    /// `CANCELLED | PAUSED` bits mirrored from `state` so that `check` needs no lock.
-    flags: AtomicU8,
-    /// Keeps the parent alive while this node lives: a parent reaches its children through
-    /// weak links only, so an intermediate token dropped by its owner must not cut a
-    /// grandchild off from the root's cancel.
-    _parent: Option<Arc<Node>>,
-    state: Mutex<State>,
-    wake: Condvar,
-}
-
-impl Node {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave `State` half-updated in a way that
-        // matters (each field is written in one statement), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.wake
-            .wait(guard)
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait_timeout<'a>(&self, guard: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
-        match self.wake.wait_timeout(guard, d) {
-            Ok((g, _)) => g,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
-    }
-
-    fn store_flags(&self, st: &State) {
-        let mut f = 0;
-        if st.reason.is_some() {
-            f |= CANCELLED;
-        }
-        if st.pause_holds > 0 {
-            f |= PAUSED;
-        }
-        // Release: a worker that loads the flag with Acquire also sees the reason written
-        // under the lock just before.
-        self.flags.store(f, Ordering::Release);
-    }
-
-    /// Cancels this node and its descendants. Every node is marked before anyone is woken:
-    /// waking a thread can hand it this CPU at once, and on a busy machine the cancelling
-    /// thread may then wait milliseconds to run again, during which workers of nodes not yet
-    /// marked would go on working.
-    fn cancel(&self, reason: Reason, at: Instant) -> bool {
-        self.cancel_locked(self.lock(), reason, at)
-    }
-
-    /// [`cancel`](Self::cancel) with this node's lock already held by `st` (and released
-    /// inside), so a caller can decide and cancel in one hold of the lock.
-    fn cancel_locked(&self, st: MutexGuard<'_, State>, reason: Reason, at: Instant) -> bool {
-        let mut woken = Vec::new();
-        let Some(mine) = self.mark(st, reason, at, &mut woken) else {
-            return false;
-        };
-        mine.wake();
-        self.wake.notify_all();
-        for (node, wake) in woken {
-            wake.wake();
-            node.wake.notify_all();
-        }
-        true
-    }
-
-    /// Records the cancel on this node (whose lock `st` holds) and, recursively, on its
-    /// descendants (collected in `woken`), without waking anyone. `None` if this node was
-    /// cancelled already.
-    ///
-    /// The children stay listed: a pause or resume of a cancelled parent still reaches them,
-    /// so every node's `pause_holds` keeps counting the paused nodes on its path.
-    fn mark(
-        &self,
-        mut st: MutexGuard<'_, State>,
-        reason: Reason,
-        at: Instant,
-        woken: &mut Vec<(Arc<Node>, ToWake)>,
-    ) -> Option<ToWake> {
-        if st.reason.is_some() {
-            return None;
-        }
-        st.reason = Some(reason);
-        st.cancelled_at = Some(at);
-        self.store_flags(&st);
-        let wake = ToWake {
-            channel: st.cancel_channel.take(),
-            deadline: st.deadline_cell.clone(),
-        };
-        let children: Vec<Arc<Node>> = st.children.iter().filter_map(Weak::upgrade).collect();
-        drop(st);
-        for child in children {
-            if let Some(w) = child.mark(child.lock(), reason, at, woken) {
-                woken.push((child, w));
-            }
-        }
-        Some(wake)
-    }
-
-    /// The deadline watcher's cancel: only while `cell` is still this node's deadline. The
-    /// check and the cancel share one hold of the lock, so once `clear_deadline` or a new
-    /// `set_deadline` has returned, a watcher that was already expiring changes nothing.
-    fn expire(&self, cell: &Arc<DeadlineCell>) -> bool {
-        let st = self.lock();
-        let current = st
-            .deadline_cell
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(c, cell));
-        current && self.cancel_locked(st, Reason::Deadline, Instant::now())
-    }
-
-    fn add_holds(&self, delta: i32) {
-        let st = self.lock();
-        self.apply_holds(st, delta);
-    }
-
-    /// Applies `delta` to this node (whose lock is held) and then to its children.
-    fn apply_holds(&self, mut st: MutexGuard<'_, State>, delta: i32) {
-        st.pause_holds += delta;
-        self.store_flags(&st);
-        st.children.retain(|w| w.strong_count() > 0);
-        let children: Vec<Arc<Node>> = st.children.iter().filter_map(Weak::upgrade).collect();
-        self.wake.notify_all();
-        drop(st);
-        for child in children {
-            child.add_holds(delta);
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        // Lets a deadline watcher thread end as soon as nobody holds the token any more.
-        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cell) = &st.deadline_cell {
-            cell.poke();
-        }
-    }
-}
-
-/// What a cancelled node must wake once every node is marked.
-struct ToWake {
-    /// Dropping it disconnects the receivers of `cancelled_channel`.
-    channel: Option<(Sender<()>, Receiver<()>)>,
-    deadline: Option<Arc<DeadlineCell>>,
-}
-
-impl ToWake {
-    fn wake(self) {
-        drop(self.channel);
-        if let Some(cell) = self.deadline {
-            cell.poke();
-        }
-    }
-}
 
 /// Wakes a deadline watcher early: on cancel or when the token is dropped.
 struct DeadlineCell {
@@ -450,20 +281,6 @@ impl CancelToken {
         self.node.flags.load(Ordering::Relaxed) & PAUSED != 0
     }
 
-    /// A channel that never carries a message and disconnects when the token is cancelled,
-    /// so a thread blocked in `crossbeam_channel::select!` can also wake on cancel.
-    pub fn cancelled_channel(&self) -> Receiver<()> {
-        let mut st = self.node.lock();
-        if st.reason.is_some() {
-            // Already cancelled: a receiver whose sender is gone, disconnected from the start.
-            return crossbeam_channel::bounded(0).1;
-        }
-        let (_, rx) = st
-            .cancel_channel
-            .get_or_insert_with(|| crossbeam_channel::bounded(0));
-        rx.clone()
-    }
-
     /// Disarms the deadline, if any: its watcher ends at once and never cancels. A job that
     /// finished calls this, so a later deadline cannot mark it cancelled after the fact.
     pub fn clear_deadline(&self) {
@@ -595,28 +412,6 @@ mod tests {
         assert!(parent.node.lock().children.len() <= 1);
     }
 
-    /// A writer asks for a channel per buffer: a terabyte is a million calls, and the node
-    /// must not keep a million registrations until the cancel.
-    #[test]
-    fn cancelled_channel_registrations_stay_bounded() {
-        let t = CancelToken::new();
-        let child = t.child();
-        let kept: Vec<_> = (0..1000).map(|_| child.cancelled_channel()).collect();
-        for _ in 0..100_000 {
-            drop(child.cancelled_channel());
-        }
-        let registered = child.node.lock().cancel_channel.iter().count();
-        assert_eq!(
-            registered, 1,
-            "one registration per node, however many waiters"
-        );
-        t.cancel(Reason::User);
-        assert!(
-            kept.iter()
-                .all(|rx| rx.try_recv().is_err_and(|e| e.is_disconnected()))
-        );
-    }
-
     #[test]
     fn a_cleared_deadline_never_cancels() {
         let t = CancelToken::new();
@@ -632,19 +427,5 @@ mod tests {
         assert!(t.set_deadline(Duration::MAX).is_ok());
         assert!(t.wait_timeout(Duration::from_millis(1)).is_ok());
         assert!(!t.is_cancelled());
-    }
-
-    #[test]
-    fn cancelled_channel_disconnects() {
-        let t = CancelToken::new();
-        let rx = t.cancelled_channel();
-        assert!(rx.try_recv().is_err_and(|e| e.is_empty()));
-        t.cancel(Reason::User);
-        assert!(rx.try_recv().is_err_and(|e| e.is_disconnected()));
-        assert!(
-            t.cancelled_channel()
-                .try_recv()
-                .is_err_and(|e| e.is_disconnected())
-        );
     }
 }

@@ -1,0 +1,170 @@
+//! The job spec: what a front end asks the engine to do — the operation, its inputs and how to
+//! run it. Plain data, checked and used by the walker and the workers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::ops::hash::Algo;
+use crate::ops::kind::OpKind;
+
+/// What to do to each file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Compute a checksum.
+    Hash {
+        /// The algorithm.
+        algo: Algo,
+    },
+    /// Check files against manifests; the job's inputs are the manifests.
+    Verify {
+        /// Forces the algorithm for lines that do not name one.
+        algo: Option<Algo>,
+        /// Resolve relative names against the manifest's folder instead of the current one
+        /// (`sha256sum -c` uses the current folder).
+        relative_to_manifest: bool,
+        /// Manifest lines end with NUL instead of newline (`hash -z`).
+        nul_lines: bool,
+    },
+    /// zstd-compress each file to `NAME.zst`.
+    Compress {
+        /// zstd level, 1 to 22.
+        level: i32,
+        /// Where outputs go (mirroring folder structure); beside the source if `None`.
+        out_dir: Option<PathBuf>,
+        /// zstd threads for each file; `None`: chosen by how busy the job is, `Some(0)`:
+        /// one per core.
+        threads: Option<u32>,
+        /// Long-distance matching with a window of 2^N bytes.
+        long: Option<u32>,
+        /// Where the output goes, if not to the usual name.
+        to: Destination,
+        /// Remove each source once its output is complete and synced.
+        remove_source: bool,
+    },
+    /// Decompress each `NAME.zst` to `NAME`.
+    Decompress {
+        /// Where outputs go; beside the source if `None`.
+        out_dir: Option<PathBuf>,
+        /// Allow frames with a window up to 2^N bytes (written with `--long`).
+        long: Option<u32>,
+        /// Where the output goes, if not to the usual name.
+        to: Destination,
+        /// Remove each source once its output is complete and synced.
+        remove_source: bool,
+    },
+    /// Copy files (and folders, recursively) into a folder.
+    Copy {
+        /// The destination folder.
+        to: PathBuf,
+        /// Hash both sides after copying.
+        verify: bool,
+    },
+    /// Download each input (an http or https URL) into a folder.
+    Download {
+        /// Where, under which name, how hard to try, what to trust.
+        opts: crate::ops::download::Options,
+        /// The expected checksum of each input (same index), if any.
+        checks: Vec<Option<(Algo, String)>>,
+    },
+}
+
+/// Where a compress or decompress output goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Destination {
+    /// `NAME.zst` / `NAME` beside the source, or under the output folder.
+    #[default]
+    Usual,
+    /// This file (one input only).
+    File(PathBuf),
+    /// Standard output, one file after the other (`-c`).
+    Stdout,
+    /// Nowhere: the data is only checked (`decompress --test`).
+    Nowhere,
+}
+
+impl Operation {
+    /// Compression at `level` into `out_dir` (beside the sources if `None`), with every
+    /// other choice as the zstd command line makes it by default.
+    pub fn compress(level: i32, out_dir: Option<PathBuf>) -> Self {
+        Operation::Compress {
+            level,
+            out_dir,
+            threads: None,
+            long: None,
+            to: Destination::Usual,
+            remove_source: false,
+        }
+    }
+
+    /// Decompression into `out_dir` (beside the sources if `None`), with every other choice
+    /// as the zstd command line makes it by default.
+    pub fn decompress(out_dir: Option<PathBuf>) -> Self {
+        Operation::Decompress {
+            out_dir,
+            long: None,
+            to: Destination::Usual,
+            remove_source: false,
+        }
+    }
+
+    /// Which operation this is.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Operation::Hash { .. } => OpKind::Hash,
+            Operation::Verify { .. } => OpKind::Verify,
+            Operation::Compress { .. } => OpKind::Compress,
+            Operation::Decompress { .. } => OpKind::Decompress,
+            Operation::Copy { .. } => OpKind::Copy,
+            Operation::Download { .. } => OpKind::Download,
+        }
+    }
+
+    /// Short name, as on the command line.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// A job: an operation, its inputs and how to run it.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The operation.
+    pub op: Operation,
+    /// Files and folders (manifests for verify), processed in this order.
+    pub inputs: Vec<PathBuf>,
+    /// Optional base folder per input (same index): outputs that mirror the input tree (copy,
+    /// `--out-dir`) name a file input by its path below this base instead of by its bare
+    /// name. The window uses it for files it found by expanding a folder.
+    pub bases: Vec<Option<std::sync::Arc<Path>>>,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Cancel the job with [`Reason::Deadline`](crate::cancel::Reason::Deadline) after this long.
+    pub deadline: Option<Duration>,
+    /// Total rate limit in bytes per second.
+    pub throttle: Option<u64>,
+    /// Follow symbolic links found inside folders (links given as inputs are always followed).
+    pub follow_symlinks: bool,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+    /// The inputs are files a front end found in folders (the window's list), not names
+    /// typed one by one: one the operation has no work for (a `.zst` to compress) is skipped
+    /// with a note, as in a folder, instead of failed.
+    pub listed: bool,
+}
+
+impl JobSpec {
+    /// A spec with defaults: one worker per core, no limits, no overwriting.
+    pub fn new(op: Operation, inputs: Vec<PathBuf>) -> Self {
+        JobSpec {
+            op,
+            inputs,
+            bases: Vec::new(),
+            workers: 0,
+            deadline: None,
+            throttle: None,
+            follow_symlinks: false,
+            overwrite: false,
+            listed: false,
+        }
+    }
+}
