@@ -1,6 +1,9 @@
 //! The window: headless with egui_kittest (clicking by label), and the real release binary
 //! under Xvfb driven with xdotool.
 
+/// The window's downloads (rows, paste, Resume), against a local server.
+mod download;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,9 +15,8 @@ use ripcord::gui::RipcordApp;
 use ripcord::gui::model::{FileState, Settings};
 use ripcord::ops::kind::OpKind;
 
-mod common;
-use common::x11::{key, launch, wait_exit, wait_for_file, xvfb};
-use common::{WAIT, entries};
+use crate::common::x11::{key, launch, wait_for_file, xvfb};
+use crate::common::{self, WAIT, entries, wait_exit};
 
 fn files(dir: &Path, n: usize, len: usize) -> Vec<PathBuf> {
     (0..n)
