@@ -228,7 +228,7 @@ fn odd_names_and_odd_files_round_trip_or_fail_by_name() {
     r.expect_code(0);
     assert_eq!(tree(&dir.join("c/in")).len(), odd.len() + 2);
     // Hash lines as sha256sum writes them, for every one of these names.
-    let mut names: Vec<_> = entries(&dir.join("in"));
+    let mut names: Vec<_> = raw_entries(&dir.join("in"));
     names.sort();
     let paths: Vec<PathBuf> = names.iter().map(|n| Path::new("in").join(n)).collect();
     let ours = ripcord(

@@ -55,7 +55,17 @@ fn step_until_shown(h: &mut Harness<'_, RipcordApp>, label: &str) {
     }
 }
 
+/// A headless window 1100×700 whose files are listed.
 fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordApp> {
+    harness_of(egui::vec2(1100.0, 700.0), settings, paths)
+}
+
+/// A headless window of `size` whose files (given in this order) are listed.
+fn harness_of(
+    size: egui::Vec2,
+    settings: Settings,
+    paths: Vec<PathBuf>,
+) -> Harness<'static, RipcordApp> {
     ripcord::init_engine();
     let n = paths.len();
     let app = RipcordApp::new(
@@ -66,7 +76,7 @@ fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordA
         },
     );
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1100.0, 700.0))
+        .with_size(size)
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "files listed", |a| a.rows.len() == n);
     h
@@ -814,19 +824,7 @@ fn harness_at(
     settings: Settings,
     paths: Vec<PathBuf>,
 ) -> Harness<'static, RipcordApp> {
-    ripcord::init_engine();
-    let n = paths.len();
-    let app = RipcordApp::new(
-        settings,
-        GuiArgs {
-            paths,
-            ..Default::default()
-        },
-    );
-    let mut h = Harness::builder()
-        .with_size(size)
-        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
-    step_until(&mut h, "files listed", |a| a.rows.len() == n);
+    let mut h = harness_of(size, settings, paths);
     h.run_steps(3);
     h
 }

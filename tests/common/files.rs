@@ -115,15 +115,22 @@ pub fn mkfifo(path: &Path) {
     assert!(st.success(), "mkfifo {}", path.display());
 }
 
-/// The names in a folder (hidden ones included) as lossy text, sorted: handy for
-/// `assert_eq!` with string lists.
-pub fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
+/// The names in a folder (hidden ones included), sorted, as raw names.
+pub fn raw_entries(dir: &Path) -> Vec<OsString> {
+    let mut v: Vec<OsString> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|e| e.unwrap().file_name())
         .collect();
     v.sort();
     v
+}
+
+/// The names in a folder as lossy text, sorted: handy for `assert_eq!` with string lists.
+pub fn entries(dir: &Path) -> Vec<String> {
+    raw_entries(dir)
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Every path below `dir` (relative to it), recursively, sorted.
