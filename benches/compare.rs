@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+// The tests' helpers; the benchmark uses a few of them.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "compare/million.rs"]
@@ -18,8 +20,7 @@ mod million;
 use common::have;
 #[path = "compare/download.rs"]
 mod download;
-#[path = "../tests/common/http.rs"]
-mod http;
+use common::http;
 
 use egui_kittest::kittest::Queryable;
 use ripcord::cancel::throttle::Throttle;
@@ -315,7 +316,8 @@ fn pause_latency(input: PathBuf, n: usize) -> Vec<f64> {
 /// daemon mode on (exit without waiting) and off (stop the workers, then exit): ms from the
 /// key press to the process gone, over `runs` runs each. `None` without Xvfb and xdotool.
 fn real_window_exits(dir: &Path, runs: usize) -> Option<(Vec<f64>, Vec<f64>)> {
-    use common::x11::{focus, launch, type_key, wait_exit, wait_for_file, xvfb};
+    use common::wait_exit;
+    use common::x11::{focus, launch, type_key, wait_for_file, xvfb};
     let display = xvfb()?;
     let (mut daemon, mut graceful) = (Vec::new(), Vec::new());
     for run in 0..runs * 2 {

@@ -20,11 +20,12 @@
 //! [`output::AtomicOutput`], and events come back. Process-wide choices are made once, by
 //! [`init`], from `main`.
 //!
-//! Where the contracts are tested: `tests/cancel_contract.rs` (stopping), `tests/trust.rs`
-//! and `tests/fault_matrix.rs` (true results, loud failures, nothing lost),
-//! `tests/output_contract*.rs` (outputs whole or absent), `tests/cli*.rs` (against
-//! coreutils, b3sum and zstd), `tests/window.rs` (the window, headless and real),
-//! `tests/download.rs` and `tests/window_download.rs` (downloads against a server on
+//! Where the contracts are tested: one integration-test crate, `tests/tests.rs`, with a
+//! module per contract and one helper module, `tests/common/`: `tests/cancel_contract.rs`
+//! (stopping), `tests/trust.rs` and `tests/fault_matrix.rs` (true results, loud failures,
+//! nothing lost), `tests/output_contract.rs` (outputs whole or absent), `tests/cli.rs`
+//! (against coreutils, b3sum and zstd), `tests/window.rs` (the window, headless and real),
+//! `tests/download.rs` and `tests/window/download.rs` (downloads against a server on
 //! 127.0.0.1); the loom models of the stop signal in `src/cancel/loom_models.rs`.
 
 #![warn(missing_docs)]

@@ -13,8 +13,7 @@ use ripcord::cancel::{CancelToken, Cancelled, Reason};
 use ripcord::engine::{Event, Job, JobSpec, Operation, Outcome, Summary};
 use ripcord::ops::hash::Algo;
 
-mod common;
-use common::entries;
+use crate::common::{self, entries};
 
 /// Writes `len` incompressible bytes, so that zstd works for real.
 fn write_file(path: &Path, len: usize) {

@@ -6,22 +6,17 @@
 //! folder, and HTTPS with and without the test root.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use ripcord::cancel::Reason;
 use ripcord::engine::{Event, Job, JobSpec, Operation, Outcome, Summary};
 use ripcord::ops::download::Options;
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
-
-use common::{bytes, entries};
-use http::{Resource, Server};
+use crate::common::http::{Resource, Server};
+use crate::common::{JsonChild, WAIT, bytes, entries, have, tool};
 
 const MIB: usize = 1 << 20;
-const WAIT: Duration = Duration::from_secs(30);
 
 /// `ripcord download ARGS` in `dir`, with no proxy from the environment in the way.
 fn download(dir: &Path, args: &[&str]) -> Output {
@@ -120,11 +115,11 @@ fn a_download_is_byte_identical_and_prints_its_path() {
             .is_none_or(|v| !v.contains("gzip")),
         "{req:?}"
     );
-    if common::have("curl") {
-        let c = common::tool(
+    if have("curl") {
+        let c = tool(
             dir.path(),
             "curl",
-            &["-s", "-o", "curl.bin", &srv.url("/files/data.bin")],
+            ["-s", "-o", "curl.bin", &srv.url("/files/data.bin")],
         );
         assert!(c.status.success());
         assert_eq!(std::fs::read(dir.path().join("curl.bin")).unwrap(), body);
@@ -226,25 +221,13 @@ fn pause_stops_reading_and_resume_continues() {
 /// sends `sig` and returns the exit code.
 fn interrupt_after(dir: &Path, args: &[&str], at_least: u64, sig: &str) -> Option<i32> {
     let mut cmd = command(dir, args);
-    cmd.arg("--json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    cmd.arg("--json");
+    let mut child = JsonChild::start(cmd);
+    child.wait_for("enough progress", WAIT, |v| {
+        v["event"] == "progress" && v["bytes_done"].as_u64().is_some_and(|b| b >= at_least)
     });
-    common::wait_event(&rx, "progress", |v| {
-        v["bytes_done"].as_u64().is_some_and(|b| b >= at_least)
-    });
-    common::signal(&child, sig);
-    common::wait_exit(&mut child, WAIT).expect("did not exit")
+    child.signal(sig);
+    child.finish(WAIT).status.code()
 }
 
 fn range_requests(srv: &Server, path: &str) -> Vec<(String, Option<String>)> {
@@ -271,7 +254,7 @@ fn resume_after_a_cancel_with_keep_partial_asks_for_the_rest() {
         dir.path(),
         &["--to", "out", "--keep-partial", &url],
         MIB as u64,
-        "-INT",
+        "INT",
     );
     assert_eq!(code, Some(130));
     let out = dir.path().join("out");
@@ -302,7 +285,7 @@ fn a_cancel_without_keep_partial_leaves_nothing_and_the_next_run_starts_over() {
     srv.put("/n.bin", res);
     let dir = tempfile::tempdir().unwrap();
     let url = srv.url("/n.bin");
-    let code = interrupt_after(dir.path(), &["--to", "out", &url], MIB as u64, "-INT");
+    let code = interrupt_after(dir.path(), &["--to", "out", &url], MIB as u64, "INT");
     assert_eq!(code, Some(130));
     assert!(entries(&dir.path().join("out")).is_empty());
     srv.edit("/n.bin", |r| r.stall_at = None);
@@ -321,7 +304,7 @@ fn resume_after_kill_9_asks_for_the_rest() {
     srv.put("/k.bin", res);
     let dir = tempfile::tempdir().unwrap();
     let url = srv.url("/k.bin");
-    let code = interrupt_after(dir.path(), &["--to", "out", &url], 2 * MIB as u64, "-KILL");
+    let code = interrupt_after(dir.path(), &["--to", "out", &url], 2 * MIB as u64, "KILL");
     assert_eq!(code, None, "killed by a signal");
     let out = dir.path().join("out");
     assert!(visible(&out).is_empty(), "{:?}", entries(&out));
@@ -348,7 +331,7 @@ fn a_changed_etag_restarts_from_zero() {
         dir.path(),
         &["--to", "out", "--keep-partial", &url],
         MIB as u64,
-        "-INT",
+        "INT",
     );
     assert_eq!(code, Some(130));
     srv.put(
@@ -382,7 +365,7 @@ fn a_server_ignoring_ranges_restarts_cleanly() {
         dir.path(),
         &["--to", "out", "--keep-partial", &url],
         MIB as u64,
-        "-INT",
+        "INT",
     );
     assert_eq!(code, Some(130));
     srv.edit("/i.bin", |r| r.stall_at = None);

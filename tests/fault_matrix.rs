@@ -4,19 +4,12 @@
 //! root (mounting a small file system) say so on stderr and check nothing where it is not
 //! allowed.
 
-#[path = "compat/mod.rs"]
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
+use crate::common::*;
 
 /// A deterministic stream of numbers for "random" moments that a failure can be replayed at.
 fn moments(seed: u64, n: usize, max_ms: u64) -> Vec<u64> {
@@ -31,7 +24,7 @@ fn moments(seed: u64, n: usize, max_ms: u64) -> Vec<u64> {
 fn kill_9_at_random_moments_never_leaves_a_partial_output() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let data = random_bytes(6 << 20, 11);
+    let data = bytes(6 << 20, 11);
     write_file(&dir.join("src"), &data);
     tool(dir, "zstd", ["-q", "-1", "src", "-o", "src.zst"]).expect_code(0);
     let want_sha = tool(dir, "sha256sum", ["src"]).stdout;
@@ -111,7 +104,7 @@ fn out_of_inodes_fails_only_the_files_that_get_none() {
     let r = ripcord(dir, &args);
     r.expect_code(1);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
-    let copied = names(&dir.join("few"));
+    let copied = entries(&dir.join("few"));
     assert!(!copied.is_empty(), "some files fit");
     for n in &copied {
         assert_eq!(
@@ -138,7 +131,7 @@ fn an_output_folder_removed_mid_run_fails_the_rest_loudly() {
     let mut inputs = Vec::new();
     for i in 0..12 {
         let n = format!("in{i:02}");
-        write_file(&dir.join(&n), &random_bytes(400_000, i));
+        write_file(&dir.join(&n), &bytes(400_000, i));
         inputs.push(n);
     }
     let mut args = vec!["copy", "-j", "1", "--throttle", "2MB/s", "--to", "out"];
@@ -151,7 +144,7 @@ fn an_output_folder_removed_mid_run_fails_the_rest_loudly() {
     assert!(!exit.named("failed").is_empty());
     for (i, n) in inputs.iter().enumerate() {
         assert!(
-            fs::read(dir.join(n)).unwrap() == random_bytes(400_000, i as u64),
+            fs::read(dir.join(n)).unwrap() == bytes(400_000, i as u64),
             "{n} changed"
         );
     }
@@ -164,7 +157,7 @@ fn an_input_grown_or_replaced_mid_read_is_reported() {
     let tmp = tempdir();
     let dir = tmp.path();
     for (name, change) in [("grown", 0), ("replaced", 1)] {
-        write_file(&dir.join(name), &random_bytes(4 << 20, 3));
+        write_file(&dir.join(name), &bytes(4 << 20, 3));
         let mut child = JsonChild::spawn(dir, ["hash", "--throttle", "4MB/s", name], &[]);
         child.wait_progress(WAIT);
         if change == 0 {
@@ -174,7 +167,7 @@ fn an_input_grown_or_replaced_mid_read_is_reported() {
                 .unwrap();
             std::io::Write::write_all(&mut f, b"more").unwrap();
         } else {
-            write_file(&dir.join("other"), &random_bytes(1 << 20, 4));
+            write_file(&dir.join("other"), &bytes(1 << 20, 4));
             fs::rename(dir.join("other"), dir.join(name)).unwrap();
         }
         let exit = child.finish(WAIT);
@@ -202,10 +195,7 @@ fn odd_names_and_odd_files_round_trip_or_fail_by_name() {
         long.as_bytes().to_vec(),
     ];
     for (i, n) in odd.iter().enumerate() {
-        write_file(
-            &dir.join("in").join(os(n)),
-            &random_bytes(1000 + i, i as u64),
-        );
+        write_file(&dir.join("in").join(os(n)), &bytes(1000 + i, i as u64));
     }
     write_file(&dir.join("in/empty"), b"");
     let sparse = fs::File::create(dir.join("in/sparse")).unwrap();
@@ -238,7 +228,7 @@ fn odd_names_and_odd_files_round_trip_or_fail_by_name() {
     r.expect_code(0);
     assert_eq!(tree(&dir.join("c/in")).len(), odd.len() + 2);
     // Hash lines as sha256sum writes them, for every one of these names.
-    let mut names: Vec<_> = entries(&dir.join("in"));
+    let mut names: Vec<_> = raw_entries(&dir.join("in"));
     names.sort();
     let paths: Vec<PathBuf> = names.iter().map(|n| Path::new("in").join(n)).collect();
     let ours = ripcord(

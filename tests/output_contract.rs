@@ -1,203 +1,372 @@
-//! The output contract through the real CLI: Ctrl-C and SIGTERM in the middle of real work
-//! leave no output and no temporary; `kill -9` leaves nothing under a final name and the
-//! next run sweeps the leftover; `--keep-partial` saves only finished, marked lines.
+//! The output contract, proved on a real process: a file under its final name is always
+//! complete. Ctrl-C, SIGTERM, a second Ctrl-C and `kill -9` in the middle of a large file
+//! leave no output and no temporary (or, with named temporaries after `kill -9`, one that the
+//! next run sweeps away), and the source is never touched.
+//!
+//! Every wait is for an event of the `--json` stream (or a condition polled with a deadline),
+//! never a sleep. Files are throttled so that each run lasts seconds, not milliseconds.
 
-mod common;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
+use crate::common::*;
 
-use common::*;
+/// Big enough that, throttled to [`RATE`], one file takes about three seconds.
+const BIG: usize = 64 << 20;
+const RATE: &str = "20MB/s";
+/// The one timing promise: Ctrl-C ends the process within this.
+const CTRL_C_LIMIT: Duration = Duration::from_secs(2);
 
-fn sha(path: &std::path::Path) -> Vec<u8> {
-    tool(
-        path.parent().unwrap(),
-        "sha256sum",
-        &[path.to_str().unwrap()],
-    )
-    .stdout
+const NAMED_TEMPS: (&str, &str) = ("RIPCORD_NO_TMPFILE", "1");
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    HashManifest,
+    Compress,
+    Decompress,
+    Copy,
 }
 
-#[test]
-fn ctrl_c_mid_file_leaves_no_output_for_every_operation() {
-    let d = tempfile::tempdir().unwrap();
-    let src = file(&d.path().join("big.bin"), 48 << 20, 1);
-    assert!(
-        tool(
-            d.path(),
-            "zstd",
-            &["-q", "-1", "big.bin", "-o", "packed.zst"]
-        )
-        .status
-        .success()
-    );
-    let before = sha(&src);
-    let cases: [&[&str]; 4] = [
-        &["hash", "-o", "out/m.sha256", "big.bin"],
-        &["compress", "--out-dir", "out", "big.bin"],
-        &["decompress", "--out-dir", "out", "packed.zst"],
-        &["copy", "--to", "out", "big.bin"],
-    ];
-    std::fs::create_dir(d.path().join("out")).unwrap();
-    for args in cases {
-        let mut a = args.to_vec();
-        a.extend(["--throttle", "16MB/s"]);
-        let (mut child, rx) = spawn_json(d.path(), &a, &[]);
-        wait_event(&rx, "progress", |v| v["bytes_done"].as_u64() > Some(0));
-        let t = Instant::now();
-        signal(&child, "-INT");
-        let code = wait_exit(&mut child, WAIT).expect("did not exit");
-        assert_eq!(code, Some(130), "{args:?}");
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "{args:?}: exit took {:?}",
-            t.elapsed()
-        );
-        let fin = wait_event(&rx, "finished", |_| true);
-        assert_eq!(fin["cancel_reason"], "interrupt");
-        assert!(
-            entries(&d.path().join("out")).is_empty(),
-            "{args:?} left {:?}",
-            entries(&d.path().join("out"))
-        );
-        assert_eq!(entries(d.path()), vec!["big.bin", "out", "packed.zst"]);
-    }
-    assert_eq!(sha(&src), before, "the source changed");
+/// One operation on one big file, ready to run in `dir`.
+struct Case {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    args: Vec<String>,
+    /// The file read (must be unchanged afterwards).
+    source: PathBuf,
+    /// Where the output would go.
+    output: PathBuf,
+    /// What the output's folder must hold after a cancel: exactly this.
+    after: Vec<&'static str>,
 }
 
-#[test]
-fn sigterm_exits_143() {
-    let d = tempfile::tempdir().unwrap();
-    file(&d.path().join("big.bin"), 16 << 20, 2);
-    let (mut child, rx) = spawn_json(
-        d.path(),
-        &["compress", "--throttle", "4MB/s", "big.bin"],
-        &[],
-    );
-    wait_event(&rx, "progress", |v| v["bytes_done"].as_u64() > Some(0));
-    signal(&child, "-TERM");
-    assert_eq!(wait_exit(&mut child, WAIT), Some(Some(143)));
-    assert_eq!(entries(d.path()), vec!["big.bin"]);
-}
-
-#[test]
-fn second_ctrl_c_exits_at_once_leaving_nothing_under_a_final_name() {
-    let d = tempfile::tempdir().unwrap();
-    file(&d.path().join("big.bin"), 16 << 20, 3);
-    // 1 KB/s: the graceful stop is quick anyway, so block it with a pause-free wait…
-    let (mut child, rx) = spawn_json(
-        d.path(),
-        &["compress", "--throttle", "4MB/s", "big.bin"],
-        &[("RIPCORD_NO_TMPFILE", "1")],
-    );
-    wait_event(&rx, "progress", |v| v["bytes_done"].as_u64() > Some(0));
-    signal(&child, "-INT");
-    // …and a second one right after; whichever path wins, the contract holds.
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    assert_eq!(wait_exit(&mut child, WAIT), Some(Some(130)));
-    let left = entries(d.path());
-    assert!(!left.iter().any(|n| n.ends_with(".zst")), "{left:?}");
-}
-
-#[test]
-fn kill_9_leaves_nothing_under_a_final_name_and_the_next_run_sweeps() {
-    for named in [false, true] {
-        let d = tempfile::tempdir().unwrap();
-        file(&d.path().join("big.bin"), 16 << 20, 4);
-        let env: &[(&str, &str)] = if named {
-            &[("RIPCORD_NO_TMPFILE", "1")]
-        } else {
-            &[]
+impl Case {
+    fn new(op: Op) -> Case {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let (args, source, output, after): (&[&str], &str, &str, &[&str]) = match op {
+            Op::HashManifest => (
+                &["hash", "-o", "m.sha256", "big"],
+                "big",
+                "m.sha256",
+                &["big"],
+            ),
+            Op::Compress => (&["compress", "big"], "big", "big.zst", &["big"]),
+            Op::Decompress => (&["decompress", "big.zst"], "big.zst", "big", &["big.zst"]),
+            Op::Copy => (&["copy", "--to", "out", "big"], "big", "out/big", &[]),
         };
-        let (mut child, rx) = spawn_json(
-            d.path(),
-            &["compress", "--throttle", "4MB/s", "big.bin"],
-            env,
-        );
-        wait_event(&rx, "progress", |v| {
-            v["bytes_done"].as_u64() > Some(1 << 20)
-        });
-        signal(&child, "-KILL");
-        wait_exit(&mut child, WAIT).expect("not killed");
-        let left = entries(d.path());
-        assert!(!left.contains(&"big.bin.zst".to_string()), "{left:?}");
-        if named {
-            assert!(
-                left.iter()
-                    .any(|n| n.starts_with(".ripcord-") && n.ends_with(".tmp")),
-                "{left:?}"
-            );
+        if let Op::Decompress = op {
+            // Random data: the .zst is as big as the file, so the throttle on the compressed
+            // input makes it last as long as the others.
+            file(&dir.join("orig/big"), BIG, 2);
+            tool(&dir, "zstd", ["-q", "-1", "orig/big", "-o", "big.zst"]).expect_code(0);
+            fs::remove_dir_all(dir.join("orig")).unwrap();
         } else {
-            assert_eq!(left, vec!["big.bin"], "O_TMPFILE leaves nothing at all");
+            file(&dir.join("big"), BIG, 1);
         }
-        // The next run writing to the folder removes the dead process's temporary.
-        file(&d.path().join("small.txt"), 100, 5);
-        let r = ripcord(d.path(), &["compress", "small.txt"]);
-        assert!(r.status.success());
-        assert_eq!(
-            entries(d.path()),
-            vec!["big.bin", "small.txt", "small.txt.zst"]
+        Case {
+            _tmp: tmp,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            source: dir.join(source),
+            output: dir.join(output),
+            after: after.to_vec(),
+            dir,
+        }
+    }
+
+    fn throttled(&self) -> Vec<String> {
+        let mut a = self.args.clone();
+        a.extend(["--throttle".to_string(), RATE.to_string()]);
+        a
+    }
+
+    fn output_dir(&self) -> PathBuf {
+        self.output.parent().unwrap().to_path_buf()
+    }
+
+    /// Nothing under the final name, nothing else beside it, no temporary anywhere.
+    fn assert_nothing_written(&self, what: &str) {
+        assert!(
+            !self.output.exists(),
+            "{what}: {} exists",
+            self.output.display()
         );
+        assert_only(&self.output_dir(), &self.after);
+        assert_eq!(
+            temporaries(&self.dir),
+            Vec::<PathBuf>::new(),
+            "{what}: temporaries"
+        );
+    }
+}
+
+/// Starts `case` throttled, waits until bytes are flowing, sends `sig`, and checks the exit
+/// status and that nothing was written and the source is unchanged.
+fn signal_midway(op: Op, sig: &str, code: i32, reason: &str) {
+    let case = Case::new(op);
+    let before = sha256_of(&case.source);
+    let mut child = JsonChild::spawn(&case.dir, case.throttled(), &[]);
+    let progress = child.wait_progress(WAIT);
+    assert!(
+        progress["bytes_done"].as_u64().unwrap() < BIG as u64,
+        "{op:?} finished too early to be cancelled: {progress}"
+    );
+    child.signal(sig);
+    let exit = child.finish(WAIT);
+    let what = format!("{op:?} after SIG{sig}");
+    assert_eq!(exit.code(), code, "{what}: {}", exit.stderr);
+    if sig == "INT" {
+        assert!(
+            exit.took < CTRL_C_LIMIT,
+            "{what}: took {:?} to exit",
+            exit.took
+        );
+    }
+    let finished = exit.finished();
+    assert_eq!(finished["exit_code"], code, "{what}");
+    assert_eq!(finished["cancel_reason"], reason, "{what}");
+    assert_eq!(finished["done"], 0, "{what}");
+    assert_eq!(
+        exit.named("cancelled").len(),
+        1,
+        "{what}: one file cancelled"
+    );
+    case.assert_nothing_written(&what);
+    assert_eq!(
+        sha256_of(&case.source),
+        before,
+        "{what}: the source changed"
+    );
+}
+
+#[test]
+fn ctrl_c_in_the_middle_of_hash_to_manifest_exits_130_and_writes_nothing() {
+    signal_midway(Op::HashManifest, "INT", 130, "interrupt");
+}
+
+#[test]
+fn ctrl_c_in_the_middle_of_compress_exits_130_and_writes_nothing() {
+    signal_midway(Op::Compress, "INT", 130, "interrupt");
+}
+
+#[test]
+fn ctrl_c_in_the_middle_of_decompress_exits_130_and_writes_nothing() {
+    signal_midway(Op::Decompress, "INT", 130, "interrupt");
+}
+
+#[test]
+fn ctrl_c_in_the_middle_of_copy_exits_130_and_writes_nothing() {
+    signal_midway(Op::Copy, "INT", 130, "interrupt");
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_file_exits_143_and_writes_nothing() {
+    signal_midway(Op::Compress, "TERM", 143, "terminate");
+    signal_midway(Op::HashManifest, "TERM", 143, "terminate");
+}
+
+/// Starts `case`, waits until its output is being written, and `kill -9`s it. With named
+/// temporaries, waits until the temporary holds data. Returns the dead process's id.
+fn kill_9_mid_write(case: &Case, named_temps: bool) -> u32 {
+    let env: &[(&str, &str)] = if named_temps { &[NAMED_TEMPS] } else { &[] };
+    let mut child = JsonChild::spawn(&case.dir, case.throttled(), env);
+    child.wait_progress(WAIT);
+    if named_temps {
+        let out_dir = case.output_dir();
+        wait_until(WAIT, "a temporary holding data", || {
+            temporaries(&out_dir)
+                .iter()
+                .any(|t| fs::metadata(out_dir.join(t)).is_ok_and(|m| m.len() > 0))
+        });
+    }
+    let pid = child.pid();
+    child.signal("KILL");
+    let exit = child.finish(WAIT);
+    assert_eq!(exit.status.signal(), Some(9), "killed by SIGKILL");
+    assert!(
+        !case.output.exists(),
+        "{}: exists after kill -9",
+        case.output.display()
+    );
+    pid
+}
+
+#[test]
+fn kill_9_mid_write_leaves_nothing_at_all() {
+    for op in [Op::Compress, Op::Copy] {
+        let case = Case::new(op);
+        kill_9_mid_write(&case, false);
+        // The anonymous temporary died with the process.
+        case.assert_nothing_written(&format!("{op:?} after kill -9"));
     }
 }
 
 #[test]
-fn keep_partial_saves_only_finished_lines_marked_partial() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().join("files");
-    std::fs::create_dir(&dir).unwrap();
-    for i in 0..40 {
-        file(&dir.join(format!("{i:02}")), 256 << 10, i);
-    }
-    for keep in [true, false] {
-        let mut args = vec![
-            "hash",
-            "-j",
-            "1",
-            "--throttle",
-            "2MB/s",
-            "-o",
-            "m.sha256",
-            "files",
-        ];
-        if keep {
-            args.push("--keep-partial");
-        }
-        let (mut child, rx) = spawn_json(d.path(), &args, &[]);
-        wait_event(&rx, "done", |_| true);
-        signal(&child, "-INT");
-        assert_eq!(wait_exit(&mut child, WAIT), Some(Some(130)));
-        let m = d.path().join("m.sha256");
-        if keep {
-            let text = std::fs::read_to_string(&m).unwrap();
-            assert!(text.starts_with("# partial: cancelled"), "{text}");
-            let lines = text.lines().count();
-            assert!((2..41).contains(&lines), "{lines}");
-            assert!(
-                tool(d.path(), "sha256sum", &["-c", "m.sha256"])
-                    .status
-                    .success()
-            );
-            std::fs::remove_file(&m).unwrap();
-        } else {
-            assert!(
-                !m.exists(),
-                "a cancelled job wrote a manifest without --keep-partial"
-            );
-        }
+fn kill_9_with_named_temporaries_leaves_one_that_the_next_run_sweeps() {
+    for op in [Op::Compress, Op::Copy] {
+        let case = Case::new(op);
+        let out_dir = case.output_dir();
+        let pid = kill_9_mid_write(&case, true);
+        let left = temporaries(&out_dir);
+        assert_eq!(left.len(), 1, "{op:?}: one leftover temporary: {left:?}");
+        let name = left[0].to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(&format!("{TEMP_PREFIX}{pid}-")) && name.ends_with(".tmp"),
+            "{op:?}: temporary named after the dead process: {name}"
+        );
+        let mut after: Vec<&str> = case.after.clone();
+        after.push(&name);
+        assert_only(&out_dir, &after);
+
+        // Any later run that writes into that folder removes it.
+        write_file(&case.dir.join("small.txt"), b"small\n");
+        let (args, made): (&[&str], &str) = match op {
+            Op::Copy => (&["copy", "--to", "out", "small.txt"], "small.txt"),
+            _ => (&["compress", "small.txt"], "small.txt.zst"),
+        };
+        ripcord_env(&case.dir, args, &[NAMED_TEMPS]).expect_code(0);
+        assert!(out_dir.join(made).exists(), "{op:?}: the next run's output");
+        assert_eq!(
+            temporaries(&case.dir),
+            Vec::<PathBuf>::new(),
+            "{op:?}: swept"
+        );
+        assert!(!case.output.exists());
     }
 }
 
+/// 40 files of 256 KiB in `d/`, hashed throttled so that the run lasts about 5 s.
+fn many_files() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    for i in 0..40 {
+        write_file(&dir.join(format!("d/f{i:02}")), &bytes(256 << 10, i));
+    }
+    (tmp, dir)
+}
+
+/// Hashes `d/` into `m.sha256` throttled, and presses Ctrl-C once a few files are done.
+fn cancel_after_some_files(dir: &Path, extra: &[&str]) -> Exit {
+    let mut args = vec!["hash", "-o", "m.sha256", "--throttle", "2MB/s", "d"];
+    args.extend(extra);
+    let mut child = JsonChild::spawn(dir, &args, &[]);
+    for _ in 0..3 {
+        child.wait_event("done", WAIT);
+    }
+    child.signal("INT");
+    let exit = child.finish(WAIT);
+    assert_eq!(exit.code(), 130, "{}", exit.stderr);
+    assert!(exit.took < CTRL_C_LIMIT, "took {:?} to exit", exit.took);
+    exit
+}
+
+#[test]
+fn keep_partial_writes_a_manifest_marked_partial_whose_lines_are_valid() {
+    let (_tmp, dir) = many_files();
+    let exit = cancel_after_some_files(&dir, &["--keep-partial"]);
+    let done = exit.named("done").len();
+
+    let text = fs::read_to_string(dir.join("m.sha256")).expect("the partial manifest");
+    let mut lines = text.lines();
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with("# partial: cancelled"),
+        "first line: {first:?}"
+    );
+    let listed: Vec<&str> = lines.collect();
+    assert_eq!(listed.len(), done, "one line per finished file:\n{text}");
+    assert!((3..40).contains(&listed.len()), "{} lines", listed.len());
+    assert!(
+        first.contains(&format!("{} of the files are listed", listed.len())),
+        "the comment counts the lines: {first:?}"
+    );
+    for line in &listed {
+        assert!(
+            line.len() == 64 + 2 + 5 && line[64..].starts_with("  d/f"),
+            "{line:?}"
+        );
+    }
+
+    // coreutils skips the comment line and accepts the rest; so does ripcord.
+    let check = tool(&dir, "sha256sum", ["-c", "--strict", "m.sha256"]);
+    check.expect_code(0);
+    assert_eq!(
+        check.out().matches(": OK\n").count(),
+        listed.len(),
+        "{}",
+        check.out()
+    );
+    let ours = ripcord(&dir, ["verify", "--strict", "m.sha256"]);
+    ours.expect_code(0);
+    assert_eq!(temporaries(&dir), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn without_keep_partial_a_cancelled_manifest_is_not_written() {
+    let (_tmp, dir) = many_files();
+    let exit = cancel_after_some_files(&dir, &[]);
+    assert!(
+        !dir.join("m.sha256").exists(),
+        "no manifest without --keep-partial"
+    );
+    assert_only(&dir, &["d"]);
+    assert!(exit.stderr.contains("m.sha256"), "{}", exit.stderr);
+    assert!(
+        exit.stderr.contains("--keep-partial"),
+        "says how to keep it: {}",
+        exit.stderr
+    );
+}
+
+/// Presses Ctrl-C twice in a row in the middle of a big compress.
+fn double_ctrl_c(case: &Case, env: &[(&str, &str)]) -> Exit {
+    let mut child = JsonChild::spawn(&case.dir, case.throttled(), env);
+    child.wait_progress(WAIT);
+    child.signal("INT");
+    child.signal("INT");
+    let exit = child.finish(WAIT);
+    assert_eq!(exit.code(), 130, "{}", exit.stderr);
+    assert!(exit.took < CTRL_C_LIMIT, "took {:?} to exit", exit.took);
+    assert!(!case.output.exists(), "nothing under the final name");
+    exit
+}
+
+#[test]
+fn second_ctrl_c_exits_at_once_with_130_and_nothing_under_a_final_name() {
+    for op in [Op::Compress, Op::Copy] {
+        let case = Case::new(op);
+        let before = sha256_of(&case.source);
+        double_ctrl_c(&case, &[]);
+        case.assert_nothing_written(&format!("{op:?} after two Ctrl-C"));
+        assert_eq!(sha256_of(&case.source), before);
+    }
+}
+
+#[test]
+fn second_ctrl_c_with_named_temporaries_leaves_nothing_the_next_run_keeps() {
+    let case = Case::new(Op::Compress);
+    double_ctrl_c(&case, &[NAMED_TEMPS]);
+    // An exit that does not wait may race a worker's own clean-up; whatever is left is a
+    // temporary, never a final name, and the next run into the folder removes it.
+    write_file(&case.dir.join("small.txt"), b"small\n");
+    ripcord_env(&case.dir, ["compress", "small.txt"], &[NAMED_TEMPS]).expect_code(0);
+    assert_only(&case.dir, &["big", "small.txt", "small.txt.zst"]);
+}
+
+/// A file cut short or removed while it is read fails with a sentence that says so; the
+/// other files of the job are still done.
 #[test]
 fn a_file_truncated_or_removed_while_read_is_a_clear_error() {
-    let d = tempfile::tempdir().unwrap();
-    file(&d.path().join("shrinks.bin"), 8 << 20, 6);
-    file(&d.path().join("goes.bin"), 8 << 20, 7);
-    file(&d.path().join("stays.bin"), 1000, 8);
-    let (mut child, rx) = spawn_json(
-        d.path(),
-        &[
+    let tmp = tempdir();
+    let dir = tmp.path();
+    file(&dir.join("shrinks.bin"), 8 << 20, 6);
+    file(&dir.join("goes.bin"), 8 << 20, 7);
+    file(&dir.join("stays.bin"), 1000, 8);
+    let mut child = JsonChild::spawn(
+        dir,
+        [
             "hash",
             "-j",
             "3",
@@ -209,26 +378,24 @@ fn a_file_truncated_or_removed_while_read_is_a_clear_error() {
         ],
         &[],
     );
-    wait_event(&rx, "progress", |v| {
-        v["bytes_done"].as_u64() > Some(1 << 20)
+    child.wait_for("1 MiB done", WAIT, |e| {
+        e["event"] == "progress" && e["bytes_done"].as_u64().unwrap_or(0) > 1 << 20
     });
-    std::fs::File::options()
+    fs::File::options()
         .write(true)
-        .open(d.path().join("shrinks.bin"))
+        .open(dir.join("shrinks.bin"))
         .unwrap()
         .set_len(4096)
         .unwrap();
-    std::fs::remove_file(d.path().join("goes.bin")).unwrap();
-    let mut failed = Vec::new();
-    loop {
-        let v = wait_event(&rx, "", |_| true);
-        match v["event"].as_str() {
-            Some("failed") => failed.push(v["error"].as_str().unwrap().to_string()),
-            Some("finished") => break,
-            _ => {}
-        }
-    }
-    assert_eq!(wait_exit(&mut child, WAIT), Some(Some(1)));
+    fs::remove_file(dir.join("goes.bin")).unwrap();
+    let exit = child.finish(WAIT);
+    assert_eq!(exit.code(), 1, "{}", exit.stderr);
+    exit.finished();
+    let mut failed: Vec<String> = exit
+        .named("failed")
+        .iter()
+        .map(|e| e["error"].as_str().unwrap().to_string())
+        .collect();
     failed.sort();
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(

@@ -2,9 +2,6 @@
 //! once said "fine" when it was not, or failed with exit status 0; each names the item of
 //! the issue it proves.
 
-#[path = "compat/mod.rs"]
-mod common;
-
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -12,11 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
+use crate::common::*;
 
 /// The binary under test: this build's, or `RIPCORD_BIN` (to show that a test fails on an
 /// older build).
@@ -98,7 +91,7 @@ fn a_closed_pipe_stops_the_job_at_once() {
     let mut names = Vec::new();
     for i in 0..40 {
         let n = format!("f{i:02}");
-        write_file(&dir.join(&n), &random_bytes(1 << 20, i));
+        write_file(&dir.join(&n), &bytes(1 << 20, i));
         names.push(n);
     }
     // At 4 MB/s the 40 MiB take ten seconds; a run that stops at the closed pipe takes one.
@@ -202,7 +195,7 @@ fn named_devices_and_fifos_are_read_like_coreutils() {
 fn a_dash_or_no_path_reads_standard_input() {
     let tmp = tempdir();
     let dir = tmp.path();
-    write_file(&dir.join("a"), &random_bytes(300_000, 7));
+    write_file(&dir.join("a"), &bytes(300_000, 7));
     let a = dir.join("a");
     let theirs = with_stdin(dir, "sha256sum", &[], &a).stdout;
     for args in [&["hash", "-"][..], &["hash"][..]] {
@@ -253,7 +246,7 @@ fn a_b3sum_manifest_under_any_name_verifies() {
     let tmp = tempdir();
     let dir = tmp.path();
     write_file(&dir.join("a"), b"hello\n");
-    write_file(&dir.join("b"), &random_bytes(2_000_000, 3));
+    write_file(&dir.join("b"), &bytes(2_000_000, 3));
     let m = tool(dir, "b3sum", ["a", "b"]).stdout;
     write_file(&dir.join("checksums.txt"), &m);
     let r = rc(dir, ["verify", "checksums.txt"]);
@@ -291,7 +284,7 @@ fn a_flipped_bit_in_a_zst_is_caught() {
     let dir = tmp.path();
     // Incompressible: stored as raw blocks, where a flipped bit decodes without complaint
     // unless the frame carries a checksum.
-    write_file(&dir.join("data"), &random_bytes(200_000, 9));
+    write_file(&dir.join("data"), &bytes(200_000, 9));
     rc(dir, ["compress", "data"]).expect_code(0);
     let mut z = fs::read(dir.join("data.zst")).unwrap();
     let descriptor = z[4];
@@ -548,7 +541,7 @@ fn a_full_disk_fails_only_what_does_not_fit() {
     let Some(mount) = Mount::new(&small, "size=8m") else {
         return;
     };
-    write_file(&dir.join("a-big"), &random_bytes(12 << 20, 1));
+    write_file(&dir.join("a-big"), &bytes(12 << 20, 1));
     let mut args = vec![
         "copy".to_string(),
         "-j".into(),
@@ -559,11 +552,11 @@ fn a_full_disk_fails_only_what_does_not_fit() {
     ];
     for i in 0..5 {
         let n = format!("b{i}");
-        write_file(&dir.join(&n), &random_bytes(200_000, i + 2));
+        write_file(&dir.join(&n), &bytes(200_000, i + 2));
         args.push(n);
     }
     let r = rc(dir, &args);
-    let listed = names(&small);
+    let listed = entries(&small);
     drop(mount);
     r.expect_code(1);
     assert!(
@@ -612,7 +605,7 @@ fn hash_and_verify_flags_match_coreutils_and_b3sum() {
     let dir = tmp.path();
     write_file(&dir.join("a"), b"abc");
     write_file(&dir.join("n\nl"), b"x\ny");
-    write_file(&dir.join("b\\s"), &random_bytes(70_000, 5));
+    write_file(&dir.join("b\\s"), &bytes(70_000, 5));
     let names = ["a", "n\nl", "b\\s"];
     for (algo, reference) in [("sha224", "sha224sum"), ("sha384", "sha384sum")] {
         let mut args = vec!["hash", "-a", algo];
@@ -696,19 +689,19 @@ fn zstd_flags_work_like_zstd() {
     let dir = tmp.path();
     let data = text_bytes(3_000_000, 4);
     write_file(&dir.join("a"), &data);
-    write_file(&dir.join("b"), &random_bytes(500_000, 8));
+    write_file(&dir.join("b"), &bytes(500_000, 8));
 
     // -c both ways, and several files one after the other, as zstd -c concatenates them.
     let (code, z, err) = rc_stdout(dir, &["compress", "-c", "a", "b"]);
     assert_eq!(code, Some(0), "{err}");
     write_file(&dir.join("ab.zst"), &z);
     let mut both = data.clone();
-    both.extend(random_bytes(500_000, 8));
+    both.extend(bytes(500_000, 8));
     assert_eq!(tool(dir, "zstd", ["-dc", "ab.zst"]).stdout, both);
     let (code, back, err) = rc_stdout(dir, &["decompress", "-c", "ab.zst"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(back == both, "decompress -c gave other bytes");
-    assert_eq!(names(dir), vec!["a", "ab.zst", "b"], "-c writes no file");
+    assert_eq!(entries(dir), vec!["a", "ab.zst", "b"], "-c writes no file");
 
     // -o FILE, one input only.
     rc(dir, ["compress", "-T", "2", "-o", "one.zst", "a"]).expect_code(0);
@@ -746,7 +739,7 @@ fn zstd_flags_work_like_zstd() {
     rc(dir, ["compress", "--ultra", "-l", "22", "-o", "u.zst", "b"]).expect_code(0);
     assert_eq!(
         tool(dir, "zstd", ["-dc", "u.zst"]).stdout,
-        random_bytes(500_000, 8)
+        bytes(500_000, 8)
     );
 
     // --long: a frame whose window is past zstd's default 128 MiB.
@@ -771,7 +764,7 @@ fn zstd_flags_work_like_zstd() {
 fn a_deadline_stops_a_stream_to_stdout() {
     let tmp = tempdir();
     let dir = tmp.path();
-    write_file(&dir.join("big"), &random_bytes(32 << 20, 3));
+    write_file(&dir.join("big"), &bytes(32 << 20, 3));
     let start = Instant::now();
     let (code, _, err) = rc_stdout(
         dir,
@@ -787,7 +780,7 @@ fn a_deadline_stops_a_stream_to_stdout() {
     );
     assert_eq!(code, Some(124), "{err}");
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert_eq!(names(dir), vec!["big"]);
+    assert_eq!(entries(dir), vec!["big"]);
 }
 
 /// Item 7: a SIGBUS sent with `kill` is not a fault in a mapped window (its `si_addr` is no

@@ -1,6 +1,9 @@
 //! The window: headless with egui_kittest (clicking by label), and the real release binary
 //! under Xvfb driven with xdotool.
 
+/// The window's downloads (rows, paste, Resume), against a local server.
+mod download;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,9 +15,8 @@ use ripcord::gui::RipcordApp;
 use ripcord::gui::model::{FileState, Settings};
 use ripcord::ops::kind::OpKind;
 
-mod common;
-use common::x11::{key, launch, wait_exit, wait_for_file, xvfb};
-use common::{WAIT, entries};
+use crate::common::x11::{key, launch, wait_for_file, xvfb};
+use crate::common::{self, WAIT, entries, wait_exit};
 
 fn files(dir: &Path, n: usize, len: usize) -> Vec<PathBuf> {
     (0..n)
@@ -53,7 +55,17 @@ fn step_until_shown(h: &mut Harness<'_, RipcordApp>, label: &str) {
     }
 }
 
+/// A headless window 1100×700 whose files are listed.
 fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordApp> {
+    harness_of(egui::vec2(1100.0, 700.0), settings, paths)
+}
+
+/// A headless window of `size` whose files (given in this order) are listed.
+fn harness_of(
+    size: egui::Vec2,
+    settings: Settings,
+    paths: Vec<PathBuf>,
+) -> Harness<'static, RipcordApp> {
     ripcord::init_engine();
     let n = paths.len();
     let app = RipcordApp::new(
@@ -64,7 +76,7 @@ fn harness(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, RipcordA
         },
     );
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1100.0, 700.0))
+        .with_size(size)
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "files listed", |a| a.rows.len() == n);
     h
@@ -812,19 +824,7 @@ fn harness_at(
     settings: Settings,
     paths: Vec<PathBuf>,
 ) -> Harness<'static, RipcordApp> {
-    ripcord::init_engine();
-    let n = paths.len();
-    let app = RipcordApp::new(
-        settings,
-        GuiArgs {
-            paths,
-            ..Default::default()
-        },
-    );
-    let mut h = Harness::builder()
-        .with_size(size)
-        .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
-    step_until(&mut h, "files listed", |a| a.rows.len() == n);
+    let mut h = harness_of(size, settings, paths);
     h.run_steps(3);
     h
 }

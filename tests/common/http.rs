@@ -8,8 +8,6 @@
 //! Every request is logged (path and headers), so a test can prove a `Range` was asked. It
 //! also answers `CONNECT` as a proxy whose tunnel leads back to itself.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{WAIT, entries, have, signal};
+use super::{WAIT, entries, have, send_signal, wait_exit};
 
 /// A private X display, stopped when dropped.
 pub struct Display {
@@ -23,7 +23,7 @@ impl Drop for Display {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: Xvfb then removes its lock file and socket, which would
         // otherwise use up the display numbers over many runs.
-        signal(&self.xvfb, "-TERM");
+        send_signal(self.xvfb.id(), "TERM");
         if wait_exit(&mut self.xvfb, Duration::from_secs(5)).is_none() {
             let _ = self.xvfb.kill();
             let _ = self.xvfb.wait();
@@ -156,19 +156,6 @@ pub fn launch(
         std::thread::sleep(Duration::from_millis(20));
     };
     (child, win)
-}
-
-pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        std::thread::yield_now();
-    }
 }
 
 /// Focuses the window (there is no window manager to do it).

@@ -14,12 +14,8 @@ use ripcord::gui::RipcordApp;
 use ripcord::gui::model::{FileState, Settings};
 use ripcord::ops::kind::OpKind;
 
-mod common;
-#[path = "common/http.rs"]
-mod http;
-
-use common::WAIT;
-use http::{Resource, Server};
+use crate::common::http::{Resource, Server};
+use crate::common::{self, WAIT};
 
 fn step_until(h: &mut Harness<'_, RipcordApp>, what: &str, cond: impl Fn(&RipcordApp) -> bool) {
     let end = Instant::now() + WAIT;
@@ -139,7 +135,8 @@ fn a_cancelled_download_offers_resume_and_resume_finishes_it() {
 /// closes the window without waiting for the silent server.
 #[test]
 fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
-    use common::x11::{key, launch, wait_exit, xvfb};
+    use crate::common::wait_exit;
+    use crate::common::x11::{key, launch, xvfb};
     let Some(display) = xvfb() else { return };
     let srv = Server::start();
     let body = common::bytes(200_000, 4);
