@@ -47,8 +47,11 @@ pub fn show(ui: &mut Ui, run: Option<&Run>, t: &Totals, message: Option<&str>) {
         );
         if !run.is_active() {
             // The summary gives the average over the time spent working.
+            // A run too short to time (under 50 ms) has no average worth showing.
             let avg = speed(t.bytes_done, run.active_time());
-            line += &format!(" · average {}/s", human_bytes(avg as u64));
+            if avg > 0.0 {
+                line += &format!(" · average {}/s", human_bytes(avg as u64));
+            }
         } else if run.is_paused() {
             line += " · paused";
         } else if let Some((bps, fps)) = run.meter.rate() {
