@@ -8,9 +8,11 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`sys`] | the platform layer: each Linux-only call beside its portable fallback (feature `portable-io` selects the fallbacks) |
 //! | [`cancel`] | the stop signal: flag, wakeable wait, pause, children, first reason, deadline; the job's throttle, which waits on it |
 //! | [`units`] | sizes, rates and durations, parsed and shown, for both front ends |
 //! | [`output`] | atomic outputs (whole under their final name or absent) and the background closer |
+//! | [`walk`] | the one folder walker: entries (file and size, skipped and why, error), for the engine and the window alike |
 //! | [`ops`] | one module per operation, each a loop over chunks that checks the token; the fieldless [`ops::kind::OpKind`]; manifests; mapped and streamed inputs; helpers for writes |
 //! | [`engine`] | jobs: the walker, the workers, events, progress, join / join with a limit / detach |
 //! | [`cli`], [`gui`] | the front ends: they build a [`engine::JobSpec`], read [`engine::Event`]s, and own their words |
@@ -37,6 +39,7 @@ pub mod error;
 pub mod gui;
 pub mod ops;
 pub mod output;
+pub mod sys;
 pub mod units;
 pub mod walk;
 

@@ -80,18 +80,5 @@ pub(crate) fn name_the_pool() {
 /// waited with them. Ripcord's buffers are few and reused, so the memory kept is bounded.
 /// Called by [`crate::init`] only, at start-up.
 pub(crate) fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: mallopt only changes allocator parameters; `init` calls it first thing
-            // in `main`, before any other thread exists to allocate meanwhile (glibc does not
-            // promise mallopt is safe against concurrent allocation). 64 MiB: above every
-            // buffer Ripcord allocates.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-            }
-        });
-    }
+    crate::sys::keep_freed_memory();
 }

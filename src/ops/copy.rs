@@ -52,7 +52,7 @@ pub fn copy(
         let want = hasher.finish_hex();
         let f = out.file();
         // Ask the kernel to drop its cached copy, so the read-back comes from the disk.
-        let _ = rustix::fs::fadvise(&*f, 0, None, rustix::fs::Advice::DontNeed);
+        crate::sys::drop_cache(f);
         f.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(dest, "read back", e))?;
         // Relaxed: a display flag; the worker clears it when the file ends.
@@ -229,11 +229,11 @@ fn copy_range(
         if token.is_cancelled() {
             return Err(rustix::io::Errno::CANCELED);
         }
-        match rustix::fs::copy_file_range(
+        match crate::sys::copy_file_range(
             input,
-            Some(&mut off_in),
+            &mut off_in,
             output,
-            Some(&mut off_out),
+            &mut off_out,
             (len - done).min(COPY_STEP_BYTES),
         ) {
             Ok(0) => break,

@@ -42,20 +42,7 @@ const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
 /// along the way, that final `fsync` finds little left to do, and the disk works while the
 /// copy or compression goes on instead of after it. A hint: failures are left to the sync.
 pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // The offset type is the C library's (`off_t` or `off64_t`).
-        let (Ok(offset), Ok(len)) = (offset.try_into(), len.try_into()) else {
-            return;
-        };
-        // SAFETY: a plain system call on a descriptor `file` keeps open; it reads no memory.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, offset, len);
+    crate::sys::start_writeback(file, offset, len);
 }
 
 enum Msg {

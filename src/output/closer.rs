@@ -110,7 +110,7 @@ pub fn drop_later(thing: Box<dyn Send>) {
         std::thread::Builder::new()
             .name("ripcord-closer".into())
             .spawn(move || {
-                lowest_priority();
+                crate::sys::lowest_priority();
                 rx.iter().for_each(drop);
             })
             .ok()
@@ -119,22 +119,5 @@ pub fn drop_later(thing: Box<dyn Send>) {
     if let Some(tx) = tx {
         // On failure the thing comes back inside the error and is dropped right here.
         let _ = tx.send(thing);
-    }
-}
-
-/// Puts the calling thread in the idle scheduling class: it runs only when nothing else
-/// wants the core, and a waking thread takes the core from it at once. On a kernel without
-/// preemption (PREEMPT_NONE, 250 Hz) an ordinary thread freeing a large file held its core
-/// until the next tick, up to 4 ms, while a cancelled worker waited to report.
-fn lowest_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `sched_param` is plain data; priority 0 is the only value SCHED_IDLE takes.
-        let param = unsafe { std::mem::zeroed::<libc::sched_param>() };
-        // SAFETY: pid 0 is the calling thread; lowering one's own priority needs no
-        // privilege, and a failure leaves the thread as it was.
-        unsafe {
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        }
     }
 }

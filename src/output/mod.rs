@@ -25,8 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use rustix::fs::{AtFlags, CWD, Mode, OFlags, RenameFlags};
-
 use crate::error::Error;
 
 mod closer;
@@ -102,7 +100,7 @@ impl AtomicOutput {
         let (file, temp) = if std::env::var_os(NO_TMPFILE_ENV).is_some() {
             create_named(&dir, final_path)?
         } else {
-            match open_anonymous(&dir) {
+            match crate::sys::open_anonymous(&dir) {
                 Ok(f) => (f, Temp::Anonymous),
                 // Not every file system has O_TMPFILE; a named temporary does the same job.
                 Err(e) if tmpfile_unsupported(&e) => create_named(&dir, final_path)?,
@@ -162,13 +160,9 @@ impl AtomicOutput {
     }
 
     fn commit_anonymous(&self) -> Result<(), Error> {
-        let proc_path = format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&*self.file)
-        );
         if !self.overwrite {
             // linkat fails with EEXIST rather than replace: the no-overwrite promise is atomic.
-            return linkat_proc(&proc_path, &self.final_path).map_err(|e| {
+            return crate::sys::link_anonymous(&self.file, &self.final_path).map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {
                     Error::Exists {
                         path: self.final_path.clone(),
@@ -180,7 +174,8 @@ impl AtomicOutput {
         }
         // To replace, give the file a temporary name first, then rename it over the old one.
         let tmp = temp_name(&parent_dir(&self.final_path), &self.final_path);
-        linkat_proc(&proc_path, &tmp).map_err(|e| Error::io(&self.final_path, "create", e))?;
+        crate::sys::link_anonymous(&self.file, &tmp)
+            .map_err(|e| Error::io(&self.final_path, "create", e))?;
         fs::rename(&tmp, &self.final_path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             Error::io(&self.final_path, "replace", e)
@@ -208,27 +203,16 @@ impl Drop for AtomicOutput {
     }
 }
 
-fn linkat_proc(proc_path: &str, dest: &Path) -> io::Result<()> {
-    rustix::fs::linkat(CWD, proc_path, CWD, dest, AtFlags::SYMLINK_FOLLOW).map_err(io::Error::from)
-}
-
 fn tmpfile_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error()
-            || code == rustix::io::Errno::ISDIR.raw_os_error()
-            || code == rustix::io::Errno::INVAL.raw_os_error()
-            || code == rustix::io::Errno::NOSYS.raw_os_error()
-    ) || !Path::new("/proc/self/fd").exists()
-}
-
-fn open_anonymous(dir: &Path) -> io::Result<File> {
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::from_bits_truncate(0o666),
-    )?;
-    Ok(File::from(fd))
+    e.kind() == io::ErrorKind::Unsupported
+        || matches!(
+            e.raw_os_error(),
+            Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error()
+                || code == rustix::io::Errno::ISDIR.raw_os_error()
+                || code == rustix::io::Errno::INVAL.raw_os_error()
+                || code == rustix::io::Errno::NOSYS.raw_os_error()
+        )
+        || !Path::new("/proc/self/fd").exists()
 }
 
 fn create_named(dir: &Path, final_path: &Path) -> Result<(File, Temp), Error> {
@@ -273,22 +257,12 @@ pub(crate) fn place(tmp: &Path, dest: &Path, overwrite: bool) -> Result<(), Erro
     if overwrite {
         return fs::rename(tmp, dest).map_err(|e| Error::io(dest, "replace", e));
     }
-    match rustix::fs::renameat_with(CWD, tmp, CWD, dest, RenameFlags::NOREPLACE) {
+    match crate::sys::rename_no_replace(tmp, dest) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::EXIST) => Err(Error::Exists {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::Exists {
             path: dest.to_path_buf(),
         }),
-        // File systems without RENAME_NOREPLACE: a hard link also refuses to replace.
-        Err(_) => match fs::hard_link(tmp, dest) {
-            Ok(()) => {
-                let _ = fs::remove_file(tmp);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::Exists {
-                path: dest.to_path_buf(),
-            }),
-            Err(e) => Err(Error::io(dest, "create", e)),
-        },
+        Err(e) => Err(Error::io(dest, "create", e)),
     }
 }
 

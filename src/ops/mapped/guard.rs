@@ -62,6 +62,10 @@ static GUARD: OnceLock<Option<Guard>> = OnceLock::new();
 /// choice made at start-up, never as a side effect of a job. Until it is installed (or if
 /// installing failed) nothing is mapped and inputs are read instead.
 pub(crate) fn install_guard() {
+    // The portable build reads every input instead.
+    if !crate::sys::MAPS_INPUTS {
+        return;
+    }
     let ready = GUARD
         .get_or_init(|| {
             // SAFETY: sysconf has no preconditions.
