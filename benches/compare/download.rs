@@ -10,7 +10,7 @@ use ripcord::engine::{Job, JobSpec, Operation};
 use ripcord::ops::download::Options;
 
 use super::http::{Resource, Server};
-use super::{compare, finish, pct};
+use super::{Bench, compare, finish, pct, time_sh};
 
 fn job(url: &str, to: &Path, resume: bool, keep: bool) -> Job {
     let mut opts = Options::new(to.to_path_buf());
@@ -34,8 +34,10 @@ fn wait_bytes(job: &Job, n: u64) {
     }
 }
 
-/// Prints the download rows; `size` is the body (1 GiB in the full run).
-pub fn section(d: &Path, size: usize, runs: usize, cancels: usize, rows: &mut Vec<String>) {
+/// Prints the download rows; the body is `sz.big` bytes (1 GiB in the full run).
+pub fn section(b: &Bench) {
+    time_sh("sync");
+    let (d, size, runs, cancels) = (b.dir.as_path(), b.sz.big, b.sz.runs, b.sz.cancels.min(100));
     let srv = Server::start();
     srv.put("/big.bin", Resource::file(super::common::bytes(size, 21)));
     let url = srv.url("/big.bin");
@@ -82,7 +84,6 @@ pub fn section(d: &Path, size: usize, runs: usize, cancels: usize, rows: &mut Ve
             ),
         ],
         runs,
-        rows,
     );
 
     // Cancel latency: half the cancels mid-body (the server sent 1 MiB and went quiet),
@@ -137,7 +138,7 @@ pub fn section(d: &Path, size: usize, runs: usize, cancels: usize, rows: &mut Ve
     let mut split = Vec::new();
     for _ in 0..runs {
         let _ = std::fs::remove_dir_all(&res);
-        super::time_sh("sync");
+        time_sh("sync");
         let t = Instant::now();
         let j = job(&url, &res, false, false);
         finish(&j);
@@ -145,7 +146,7 @@ pub fn section(d: &Path, size: usize, runs: usize, cancels: usize, rows: &mut Ve
         whole.push(t.elapsed());
 
         let _ = std::fs::remove_dir_all(&res);
-        super::time_sh("sync");
+        time_sh("sync");
         srv.edit("/big.bin", |r| r.stall_at = Some(size / 2));
         let t = Instant::now();
         let j = job(&url, &res, false, true);
@@ -160,13 +161,11 @@ pub fn section(d: &Path, size: usize, runs: usize, cancels: usize, rows: &mut Ve
         split.push(t.elapsed());
     }
     let (w, s) = (super::median(whole), super::median(split));
-    let row = format!(
-        "| download cancelled at 50 % and resumed | {:.3} s | uninterrupted {:.3} s | {:.2}× |",
+    println!(
+        "\n| download cancelled at 50 % and resumed | {:.3} s | uninterrupted {:.3} s | {:.2}× |",
         s.as_secs_f64(),
         w.as_secs_f64(),
         s.as_secs_f64() / w.as_secs_f64()
     );
-    println!("\n{row}");
-    rows.push(row);
     let _ = std::fs::remove_dir_all(&dl);
 }

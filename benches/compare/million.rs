@@ -16,9 +16,18 @@ use ripcord::gui::RipcordApp;
 pub const FILES: usize = 1_000_000;
 const PER_FOLDER: usize = 1_000;
 
+/// Prints the section: the command line, then the window, over `sz.million` files.
+pub fn section(b: &super::Bench) {
+    // Generated once beside the bench's temporary folder, and reused by later runs.
+    let n = b.sz.million;
+    let tree = tree(&b.root, n);
+    cli(super::ripcord(), &tree, n);
+    window(&tree, n);
+}
+
 /// The tree of `n` files under `root`, made once: a marker file says it is complete, so a
 /// later run reuses it (making a million files takes longer than measuring them).
-pub fn tree(root: &Path, n: usize) -> PathBuf {
+fn tree(root: &Path, n: usize) -> PathBuf {
     let dir = root.join(format!("ripcord-bench-files-{n}"));
     let done = root.join(format!("ripcord-bench-files-{n}.complete"));
     if done.exists() {
@@ -81,7 +90,7 @@ fn tree_rss(pid: u32) -> u64 {
 }
 
 /// The command-line rows: ripcord against `find | xargs -P2` of b3sum and sha256sum.
-pub fn cli(ripcord: &str, dir: &Path, n: usize) {
+fn cli(ripcord: &str, dir: &Path, n: usize) {
     let d = dir.display();
     // Warm the cache once, as both sides then read from it.
     let _ = time_and_rss(&format!("find {d} -type f -print0 | xargs -0 cat"));
@@ -108,7 +117,7 @@ pub fn cli(ripcord: &str, dir: &Path, n: usize) {
 }
 
 /// The window's rows, measured in a child process (so its peak memory is its own).
-pub fn window(dir: &Path, n: usize) {
+fn window(dir: &Path, n: usize) {
     let exe = std::env::current_exe().expect("exe");
     let out = Command::new(exe)
         .arg("--window-million-child")
