@@ -481,8 +481,13 @@ impl RipcordApp {
                         self.unsaved = false;
                         self.say(format!("Manifest saved: {}", p.display()));
                         if self.close_after_save {
-                            self.close_now = true;
-                            if let Some(ctx) = self.ctx.get() {
+                            // Saved: now close as asked, through the same path (a job still
+                            // running is stopped first, and the window closes once it has).
+                            self.close_after_save = false;
+                            self.discard_ok = true;
+                            if self.request_close()
+                                && let Some(ctx) = self.ctx.get()
+                            {
                                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                             }
                         }
