@@ -78,7 +78,9 @@ fn harness_of(
     let mut h = Harness::builder()
         .with_size(size)
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
-    step_until(&mut h, "files listed", |a| a.rows.len() == n);
+    step_until(&mut h, "files listed", |a| {
+        a.rows.len() == n && a.listing().is_none()
+    });
     h
 }
 
@@ -339,7 +341,7 @@ fn verify_lists_each_manifest_entry_with_its_result() {
         !a.is_running() && a.rows.iter().all(|r| r.state.is_final())
     });
     let rows = &h.state().rows;
-    let results: Vec<_> = rows.iter().map(|r| r.result.clone()).collect();
+    let results: Vec<_> = rows.iter().map(|r| r.result.as_deref().cloned()).collect();
     use ripcord::gui::model::RowResult::Verified;
     use ripcord::ops::hash::Algo;
     let v = |ok| {
@@ -685,7 +687,9 @@ fn closing_with_unsaved_checksums_asks_first() {
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
-    step_until(&mut h, "listed", |a| a.rows.len() == 1);
+    step_until(&mut h, "listed", |a| {
+        a.rows.len() == 1 && a.listing().is_none()
+    });
     h.get_by_label("Start").click();
     step_until_finished(&mut h);
     // The title bar's ×.
@@ -766,7 +770,7 @@ fn the_message_log_keeps_every_message() {
     h.get_by_label("Start").click();
     step_until_finished(&mut h);
     h.run();
-    let digest = match &h.state().rows[0].result {
+    let digest = match h.state().rows[0].result.as_deref() {
         Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
         other => panic!("{other:?}"),
     };
@@ -806,7 +810,7 @@ fn a_verified_copy_shows_its_phase_and_checksum() {
     let want = blake3::hash(&std::fs::read(&paths[0]).unwrap())
         .to_hex()
         .to_string();
-    match &h.state().rows[0].result {
+    match h.state().rows[0].result.as_deref() {
         Some(ripcord::gui::model::RowResult::CopyVerified { dest, blake3 }) => {
             assert_eq!(blake3, &want);
             assert_eq!(dest, &to.join("file0.bin"));
@@ -1101,7 +1105,7 @@ fn a_click_acts_on_what_was_under_the_pointer_when_pressed() {
     });
     step_until(&mut h, "finished", |a| !a.is_running());
     h.run_steps(2);
-    let digest = match &h.state().rows[0].result {
+    let digest = match h.state().rows[0].result.as_deref() {
         Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
         other => panic!("{other:?}"),
     };

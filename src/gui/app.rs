@@ -560,7 +560,7 @@ impl RipcordApp {
             lines: self
                 .rows
                 .iter()
-                .filter_map(|r| match &r.result {
+                .filter_map(|r| match r.result.as_deref() {
                     Some(RowResult::Digest(hex)) => Some((r.path.clone(), hex.clone())),
                     // A verified copy's checksum, under the copy's name: the manifest then
                     // checks the copies later.
@@ -716,7 +716,9 @@ impl RipcordApp {
                 self.dialog(Purpose::SaveReport);
             }
             Action::Reveal(i) => {
-                if let Some(Some(RowResult::Output(p))) = self.rows.get(i).map(|r| &r.result) {
+                if let Some(Some(RowResult::Output(p))) =
+                    self.rows.get(i).map(|r| r.result.as_deref())
+                {
                     self.background.reveal(p);
                 }
             }

@@ -247,7 +247,8 @@ pub struct Row {
     /// Bytes done while running.
     pub done_bytes: u64,
     /// Result once done.
-    pub result: Option<RowResult>,
+    /// (Boxed: a row is kept for each of a million files, and most have no result yet.)
+    pub result: Option<Box<RowResult>>,
     /// Selected for removal.
     pub selected: bool,
     /// How long its processing took, in milliseconds, once it ended.
@@ -336,7 +337,7 @@ impl Tally {
             }
             FileState::Cancelled(_) => add(&mut self.cancelled, sign),
         }
-        if row.result.as_ref().and_then(RowResult::digest).is_some() {
+        if row.result.as_deref().and_then(RowResult::digest).is_some() {
             add(&mut self.digests, sign);
         }
     }
@@ -370,6 +371,11 @@ impl std::ops::Deref for RowList {
     }
 }
 
+/// Rows past which the list grows straight to a buffer of [`MAPPED_BYTES`].
+const BIG_LIST_ROWS: usize = 1 << 16;
+/// Above the allocator's mapping threshold (64 MiB, set by `sys::keep_freed_memory`).
+const MAPPED_BYTES: usize = (64 << 20) + (1 << 20);
+
 impl RowList {
     /// The counts over all rows.
     pub fn tally(&self) -> Tally {
@@ -400,6 +406,15 @@ impl RowList {
     /// Appends a row and returns its index.
     pub fn push(&mut self, row: Row) -> usize {
         let i = self.rows.len();
+        if i == self.rows.capacity() && i >= BIG_LIST_ROWS {
+            // Once the list is big, grow it straight to a size the allocator maps on its own
+            // (at least 64 MiB): such a mapping grows in place and goes back to the system when
+            // freed, where a smaller buffer outgrown in the heap stays in the process (the
+            // allocator keeps freed memory, `sys::keep_freed_memory`) — about as much again
+            // as the list, for a million rows.
+            let rows = (MAPPED_BYTES / std::mem::size_of::<Row>()).max(i * 2);
+            self.rows.reserve_exact(rows - i);
+        }
         self.tally.count(&row, 1);
         self.rows.push(row);
         self.index_row(i);
@@ -497,7 +512,9 @@ mod tests {
         l.set_state(2, FileState::Cancelled(Reason::Skip));
         l.set_state(3, FileState::Cancelled(Reason::User));
         l.set_state(4, FileState::Skipped("fifo".into()));
-        l.update(0, |r| r.result = Some(RowResult::Digest("ab".into())));
+        l.update(0, |r| {
+            r.result = Some(Box::new(RowResult::Digest("ab".into())))
+        });
         let t = l.tally();
         assert_eq!((t.files, t.bytes), (6, 210));
         assert_eq!((t.done, t.done_bytes, t.digests), (1, 10, 1));

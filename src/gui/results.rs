@@ -71,7 +71,7 @@ pub struct ReportRow {
 impl ReportRow {
     /// The report's view of `row`, which took `secs` to process if it ran.
     pub fn new(row: &Row, secs: Option<f64>) -> Self {
-        let result = match (&row.state, &row.result) {
+        let result = match (&row.state, row.result.as_deref()) {
             (FileState::Failed(why) | FileState::Skipped(why), _) => why.to_string(),
             (_, Some(RowResult::Digest(hex))) => hex.clone(),
             (_, Some(RowResult::Verified { ok: true, .. })) => "OK".into(),

@@ -179,7 +179,7 @@ impl RipcordApp {
                             _ => FileState::Done,
                         };
                         r.done_bytes = r.size;
-                        r.result = Some(result);
+                        r.result = Some(Box::new(result));
                     });
                 }
             }

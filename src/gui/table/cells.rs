@@ -54,7 +54,7 @@ pub(super) fn state_cell(ui: &mut Ui, row: &Row, paused: bool) {
 pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Action>) {
     // Each kind of content gets its own ids: a press on Skip that is released after the row
     // finished must not click the checksum that took Skip's place.
-    match (&row.state, &row.result) {
+    match (&row.state, row.result.as_deref()) {
         (FileState::Running | FileState::Verifying, _) => {
             ui.push_id("running", |ui| {
                 ui.with_layout(egui::Layout::right_to_left(Align::Center), |ui| {

@@ -218,7 +218,7 @@ pub(super) fn state_rank(s: &FileState) -> u8 {
 
 /// What the Result column sorts on: rows with a result of one kind together, then by text.
 pub(super) fn result_key(r: &Row) -> (u8, &[u8]) {
-    match (&r.state, &r.result) {
+    match (&r.state, r.result.as_deref()) {
         (FileState::Failed(why) | FileState::Skipped(why), _) => (1, why.as_bytes()),
         (_, Some(RowResult::Verified { ok: false, .. })) => (2, &[]),
         (_, Some(RowResult::Verified { ok: true, .. })) => (3, &[]),
