@@ -47,7 +47,7 @@ pub mod walk;
 /// everything [`init_engine`] does. `main` calls it first, before any other thread exists
 /// (the allocator policy must not change while other threads allocate).
 pub fn init() {
-    engine::keep_freed_memory();
+    sys::keep_freed_memory();
     init_engine();
 }
 

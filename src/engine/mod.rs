@@ -72,13 +72,3 @@ pub(crate) fn name_the_pool() {
             .build_global();
     });
 }
-
-/// Tells glibc's allocator (once per process) to keep freed memory for reuse rather than
-/// hand it back with `munmap`/`madvise` inside `free`. Those calls take the process's
-/// memory-map lock, and perf sched showed workers waiting 10–18 ms for it behind page faults
-/// and other threads' unmapping — a worker freeing a buffer on its way out of a cancel
-/// waited with them. Ripcord's buffers are few and reused, so the memory kept is bounded.
-/// Called by [`crate::init`] only, at start-up.
-pub(crate) fn keep_freed_memory() {
-    crate::sys::keep_freed_memory();
-}

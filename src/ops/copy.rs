@@ -147,7 +147,7 @@ fn copy_kernel(
         rayon_core::spawn(move || {
             let r = copy_range(&i, &o, offset, COPY_CHUNK_BYTES, &token);
             if let Ok(n @ 1..) = r {
-                super::pipe::start_writeback(&o, offset, n as u64);
+                crate::sys::start_writeback(&o, offset, n as u64);
             }
             let _ = tx.send(r);
         });

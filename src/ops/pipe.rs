@@ -34,16 +34,8 @@ const QUEUE: usize = 2;
 /// (perf sched), all of it in the kernel where this thread holds its core; smaller calls
 /// let the helper notice a cancel and give the core back to the worker sooner.
 const WRITE_STEP: usize = 256 * 1024;
-/// Written bytes handed to the kernel's writeback at a time (see [`start_writeback`]).
+/// Written bytes handed to the kernel's writeback at a time (see [`crate::sys::start_writeback`]).
 const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
-
-/// Asks the kernel to start writing `len` bytes of `file` from `offset` to the disk now,
-/// without waiting. Every output is synced before it is named; with the writing started
-/// along the way, that final `fsync` finds little left to do, and the disk works while the
-/// copy or compression goes on instead of after it. A hint: failures are left to the sync.
-pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
-    crate::sys::start_writeback(file, offset, len);
-}
 
 enum Msg {
     Data(Vec<u8>, usize),
@@ -403,7 +395,7 @@ fn write_loop(
                 }
                 written += filled as u64;
                 if written - flushed >= WRITEBACK_BYTES {
-                    start_writeback(&file, flushed, written - flushed);
+                    crate::sys::start_writeback(&file, flushed, written - flushed);
                     flushed = written;
                 }
                 let _ = back.try_send(buf);

@@ -440,7 +440,7 @@ impl Download<'_> {
             let from = have.saturating_sub(self.written_since_writeback);
             let len = self.written_since_writeback;
             if let Some(p) = &self.part {
-                super::pipe::start_writeback(&p.file, from, len);
+                crate::sys::start_writeback(&p.file, from, len);
             }
             self.written_since_writeback = 0;
         }
