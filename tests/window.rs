@@ -76,6 +76,9 @@ fn harness_of(
         },
     );
     let mut h = Harness::builder()
+        // The app's helper threads (listing, the dialog probe, the engine) wake it: on a
+        // busy machine a settle takes more than kittest's 4 frames.
+        .with_max_steps(64)
         .with_size(size)
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "files listed", |a| {
@@ -266,7 +269,9 @@ fn real_window_escape_cancels_and_ctrl_q_closes() {
     args.extend(p.iter().map(String::as_str));
     let (mut child, win) = launch(&display, home.path(), &args, &[("RIPCORD_NO_TMPFILE", "1")]);
     // Compression has begun once its temporary exists.
-    wait_for_file(dir.path(), |n| n.starts_with(".ripcord-"));
+    wait_for_file(&display, &win, &mut child, home.path(), dir.path(), |n| {
+        n.starts_with(".ripcord-")
+    });
     key(&display, &win, "Escape");
     let end = Instant::now() + WAIT;
     while entries(dir.path())
@@ -304,17 +309,22 @@ fn real_window_ctrl_q_in_daemon_mode_exits_at_once() {
     let p: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(p.iter().map(String::as_str));
     let (mut child, win) = launch(&display, home.path(), &args, &[("RIPCORD_NO_TMPFILE", "1")]);
-    wait_for_file(dir.path(), |n| n.starts_with(".ripcord-"));
+    wait_for_file(&display, &win, &mut child, home.path(), dir.path(), |n| {
+        n.starts_with(".ripcord-")
+    });
+    crate::common::x11::focus(&display, &win);
+    // From the key press on: starting xdotool and focusing are the test's own time, which a
+    // loaded machine stretches to seconds.
+    crate::common::x11::type_key(&display, "ctrl+q");
     let t0 = Instant::now();
-    key(&display, &win, "ctrl+q");
     let status = wait_exit(&mut child, WAIT).expect("Ctrl+Q did not close the window");
     let took = t0.elapsed();
     eprintln!("daemon-mode exit took {took:?}");
     assert!(status.success(), "{status:?}");
-    assert!(
-        took < Duration::from_millis(1500),
-        "daemon exit took {took:?}"
-    );
+    // The work left takes at least 8 s more at 1 MB/s: an exit that waited for it is caught,
+    // while a frame or two on a loaded machine is not mistaken for one. The benchmark's
+    // window section times the exit itself.
+    assert!(took < Duration::from_secs(4), "daemon exit took {took:?}");
     // Nothing incomplete under a final name, and the temporaries are gone too.
     let left = entries(dir.path());
     assert!(!left.iter().any(|n| n.ends_with(".zst")), "{left:?}");
@@ -685,6 +695,9 @@ fn closing_with_unsaved_checksums_asks_first() {
         },
     );
     let mut h = Harness::builder()
+        // The app's helper threads (listing, the dialog probe, the engine) wake it: on a
+        // busy machine a settle takes more than kittest's 4 frames.
+        .with_max_steps(64)
         .with_size(egui::vec2(1100.0, 700.0))
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     step_until(&mut h, "listed", |a| {
@@ -1020,6 +1033,9 @@ fn names_in_every_script_render_as_text() {
     ];
     let app = RipcordApp::new(Settings::default(), GuiArgs::default());
     let mut h = Harness::builder()
+        // The app's helper threads (listing, the dialog probe, the engine) wake it: on a
+        // busy machine a settle takes more than kittest's 4 frames.
+        .with_max_steps(64)
         .with_size(egui::vec2(1100.0, 700.0))
         .build_ui_state(|ui, app: &mut RipcordApp| app.frame(ui), app);
     h.ctx.add_font_provider(std::sync::Arc::new(

@@ -123,7 +123,9 @@ fn real_window_exits(dir: &Path, runs: usize) -> Option<(Vec<f64>, Vec<f64>)> {
         args.extend(inputs.iter().map(String::as_str));
         // Named temporaries, so the bench can see the work has begun.
         let (mut child, win) = launch(&display, &home, &args, &[("RIPCORD_NO_TMPFILE", "1")]);
-        wait_for_file(&work, |n| n.starts_with(".ripcord-"));
+        wait_for_file(&display, &win, &mut child, &home, &work, |n| {
+            n.starts_with(".ripcord-")
+        });
         focus(&display, &win);
         let t = Instant::now();
         type_key(&display, "ctrl+q");

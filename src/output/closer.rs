@@ -1,11 +1,13 @@
-//! The background closer: one thread, in the idle scheduling class, that drops what is slow
+//! The background closer: a thread, freeing in the idle scheduling class, that drops what is slow
 //! to free after a cancel (a discarded output's data, a compressor's buffers, a mapped
 //! window), so that a worker reports its stop without waiting for the kernel. Keeps a count
 //! of discarded outputs not yet freed, which a new output may wait on.
 
 use std::fs::File;
 use std::mem::ManuallyDrop;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use crossbeam_channel::{Receiver, Sender};
 
 /// Frees a discarded output's data and closes it on the background thread (started once),
 /// or here if it cannot be started.
@@ -92,32 +94,161 @@ impl<T: Send + 'static> Drop for FreeLater<T> {
     }
 }
 
-/// Starts the background closer (see [`drop_later`]) now, from [`crate::init_engine`], so
-/// that its first use never pays for starting it.
+/// Starts the background closer's dispatcher (see [`drop_later`]) now, from
+/// [`crate::init_engine`], so that its first use never pays for starting it.
 pub(crate) fn start_closer() {
-    drop_later(Box::new(()));
+    dispatcher();
 }
 
-/// Drops `thing` on a background thread (started once: by `start_closer` at start-up, or
-/// here on first use where nobody did), or here if it cannot be started.
+/// Drops `thing` on a background thread, or here if none can be started.
 /// For what is slow to free after a cancel: a discarded output (the kernel frees its data on
 /// the last close), a compressor's buffers, a mapped window (unmapping waits for the
 /// process's memory-map lock); the worker reports its stop without waiting for any of it.
 pub fn drop_later(thing: Box<dyn Send>) {
-    static DROPPER: OnceLock<Option<crossbeam_channel::Sender<Box<dyn Send>>>> = OnceLock::new();
-    let tx = DROPPER.get_or_init(|| {
-        let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Send>>();
-        std::thread::Builder::new()
-            .name("ripcord-closer".into())
-            .spawn(move || {
-                crate::sys::lowest_priority();
-                rx.iter().for_each(drop);
-            })
-            .ok()
-            .map(|_| tx)
-    });
-    if let Some(tx) = tx {
+    if let Some(tx) = dispatcher() {
         // On failure the thing comes back inside the error and is dropped right here.
         let _ = tx.send(thing);
+    }
+}
+
+/// The dispatcher's queue, starting it on first use; `None` where it cannot be started.
+fn dispatcher() -> Option<&'static Sender<Box<dyn Send>>> {
+    static DISPATCHER: OnceLock<Option<Sender<Box<dyn Send>>>> = OnceLock::new();
+    DISPATCHER
+        .get_or_init(|| {
+            let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Send>>();
+            std::thread::Builder::new()
+                .name("ripcord-closer".into())
+                .spawn(move || dispatch(rx))
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// The dispatcher: an ordinary thread, always there, that hands each thing to a drainer in
+/// the idle class, started when there is something to free and gone when there is not.
+/// A thread of the idle class must not live on: a process's exit waits for every one of
+/// its threads to run once more, and on a busy machine an idle-class thread gets a core
+/// seconds later (a daemon-mode Ctrl+Q took 2–7 s to end the process with the cores busy).
+/// So a drainer ends as soon as it finds nothing more to free; it does not wait for more, as
+/// a thread of the idle class, woken on a busy machine, would not get a core to end.
+/// Starting the drainer here keeps the thread start, which takes the memory-map lock for its
+/// stack, off the worker that reports a stop.
+fn dispatch(rx: Receiver<Box<dyn Send>>) {
+    let (to_drainer, queue) = crossbeam_channel::unbounded::<Box<dyn Send>>();
+    let alive = Arc::new(Mutex::new(false));
+    for thing in rx {
+        // Cannot fail: `queue` is held here, so the channel has a receiver.
+        let _ = to_drainer.send(thing);
+        let mut running = alive.lock().unwrap_or_else(PoisonError::into_inner);
+        if *running {
+            continue;
+        }
+        let (q, a) = (queue.clone(), Arc::clone(&alive));
+        let started = std::thread::Builder::new()
+            .name("ripcord-drainer".into())
+            .spawn(move || drain(&q, &a));
+        match started {
+            Ok(_) => *running = true,
+            // No thread to spare: free it here, at this thread's ordinary priority.
+            Err(_) => queue.try_iter().for_each(drop),
+        }
+    }
+}
+
+/// Frees what is queued, in the idle class, and ends when nothing is.
+fn drain(queue: &Receiver<Box<dyn Send>>, alive: &Mutex<bool>) {
+    crate::sys::lowest_priority();
+    loop {
+        queue.try_iter().for_each(drop);
+        let mut running = alive.lock().unwrap_or_else(PoisonError::into_inner);
+        // The dispatcher queues before it looks at `alive` under this lock: a thing queued
+        // after the look above is seen here, or its dispatcher saw `false` and starts a new
+        // drainer.
+        if queue.is_empty() {
+            *running = false;
+            return;
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux", not(feature = "portable-io")))]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Threads of this process now in the idle scheduling class (policy, field 41 of a
+    /// task's `stat`, is 5).
+    fn idle_class_threads() -> usize {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+            .filter(|stat| {
+                // Fields after the command name, which is in parentheses, start at field 3.
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                rest.split_whitespace().nth(41 - 3) == Some("5")
+            })
+            .count()
+    }
+
+    /// A process's exit waits for each of its threads to run, so none may stay in the idle
+    /// class once there is nothing to free (before, the closer did, for the whole run).
+    #[test]
+    fn no_thread_stays_in_the_idle_class_after_its_work() {
+        start_closer();
+        for _ in 0..100 {
+            drop_later(Box::new(vec![1u8; 1 << 16]));
+        }
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut saw_drainer = false;
+        while !saw_drainer && Instant::now() < give_up {
+            drop_later(Box::new(vec![1u8; 1 << 16]));
+            saw_drainer = idle_class_threads() > 0;
+        }
+        assert!(saw_drainer, "the freeing never ran in the idle class");
+        // Other tests in this process use the closer too: wait for a quiet moment.
+        let end = Instant::now() + Duration::from_secs(30);
+        while idle_class_threads() > 0 {
+            assert!(
+                Instant::now() < end,
+                "a thread stayed in the idle class with nothing to free"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Everything handed over is freed, however the drainers come and go.
+    #[test]
+    fn every_thing_handed_over_is_dropped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static DROPPED: AtomicUsize = AtomicUsize::new(0);
+        struct Counted;
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                // Relaxed: a count read after the loop below has seen it complete.
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let n = 2_000;
+        for i in 0..n {
+            drop_later(Box::new(Counted));
+            if i % 97 == 0 {
+                // Time for a drainer to end, so new ones start too.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let end = Instant::now() + Duration::from_secs(30);
+        // Relaxed: see above.
+        while DROPPED.load(Ordering::Relaxed) < n {
+            assert!(
+                Instant::now() < end,
+                "things handed over were never dropped"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }

@@ -178,14 +178,32 @@ pub fn key(display: &Display, win: &str, k: &str) {
     type_key(display, k);
 }
 
-pub fn wait_for_file(dir: &Path, pred: impl Fn(&str) -> bool) {
+/// Waits for a file in `dir` that `pred` accepts, while the window's process lives; on
+/// failure says what the window showed (its title carries a running job's progress), how
+/// the process stands and what it printed.
+pub fn wait_for_file(
+    display: &Display,
+    win: &str,
+    child: &mut Child,
+    home: &Path,
+    dir: &Path,
+    pred: impl Fn(&str) -> bool,
+) {
     let end = Instant::now() + WAIT;
     while !entries(dir).iter().any(|n| pred(n)) {
-        assert!(
-            Instant::now() < end,
-            "no matching file appeared in {}",
-            dir.display()
-        );
-        std::thread::yield_now();
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() >= end {
+            panic!(
+                "no matching file appeared in {} (files: {:?}; window title: {:?}; process: {:?}; app's stderr: {})",
+                dir.display(),
+                entries(dir),
+                xdotool(&display.name, &["getwindowname", win]),
+                exited,
+                std::fs::read_to_string(home.join("stderr.txt")).unwrap_or_default()
+            );
+        }
+        // Every look is a readdir: poll, do not spin (a spinning test thread takes a core
+        // from the window it waits for).
+        std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -30,6 +30,9 @@ fn harness(settings: Settings) -> Harness<'static, RipcordApp> {
     ripcord::init_engine();
     let app = RipcordApp::new(settings, Launch::default());
     Harness::builder()
+        // The app's helper threads (listing, the dialog probe, the engine) wake it: on a
+        // busy machine a settle takes more than kittest's 4 frames.
+        .with_max_steps(64)
         .with_size(egui::vec2(1200.0, 700.0))
         .build_ui_state(|ui, app: &mut RipcordApp| app.show(ui), app)
 }
