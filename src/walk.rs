@@ -191,7 +191,7 @@ fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<Listed>> 
         }
         let entry = entry?;
         v.push(Listed {
-            path: entry.path(),
+            path: joined(dir, &entry.file_name()),
             entry,
             meta: None,
         });
@@ -207,6 +207,21 @@ fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<Listed>> 
     });
     stat_ahead(&mut v, token);
     Ok(v)
+}
+
+/// `dir/name` in a buffer of exactly its size: a listed path is kept for as long as its row
+/// (a million of them in a big listing), and `Path::join` leaves room to spare that a
+/// second allocation would have to trim.
+fn joined(dir: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let (d, n) = (dir.as_os_str(), name);
+    let slash = usize::from(!d.is_empty() && !d.as_encoded_bytes().ends_with(b"/"));
+    let mut s = std::ffi::OsString::with_capacity(d.len() + slash + n.len());
+    s.push(d);
+    if slash == 1 {
+        s.push("/");
+    }
+    s.push(n);
+    PathBuf::from(s)
 }
 
 /// Takes the `lstat` of every entry that is neither a link nor a folder, in parallel pieces.
@@ -308,6 +323,22 @@ mod tests {
             },
         );
         assert_eq!(avoided, ["D ", "F a 3"]);
+    }
+
+    /// The exact-size join is `Path::join`, with no room to spare.
+    #[test]
+    fn joined_is_path_join_exactly_sized() {
+        for (d, n) in [
+            ("a", "b"),
+            ("a/", "b"),
+            ("/", "b"),
+            ("", "b"),
+            ("/x/y", "z z"),
+        ] {
+            let j = joined(Path::new(d), std::ffi::OsStr::new(n));
+            assert_eq!(j, Path::new(d).join(n), "{d:?} {n:?}");
+            assert_eq!(j.capacity(), j.as_os_str().len(), "{d:?} {n:?}");
+        }
     }
 
     #[test]

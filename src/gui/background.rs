@@ -230,22 +230,31 @@ impl Background {
         let dir = path
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        self.spawn(
-            move || match std::process::Command::new("xdg-open").arg(&dir).spawn() {
-                Ok(mut child) => match child.wait() {
-                    Ok(status) if status.success() => Vec::new(),
-                    _ => vec![Reply::Note(format!(
-                        "No file manager could show {} (xdg-open found none).",
-                        dir.display()
-                    ))],
-                },
-                Err(e) => vec![Reply::Note(format!(
-                    "No file manager to show {}: xdg-open: {}",
-                    dir.display(),
-                    crate::error::describe_io(&e)
-                ))],
-            },
-        );
+        self.spawn(move || show_folder("xdg-open", &dir));
+    }
+}
+
+/// Opens `dir` with `opener` (the desktop's `xdg-open`), waiting for it; a note when there
+/// is no opener or it found no file manager, so "Show" never does nothing without a word.
+fn show_folder(opener: &str, dir: &Path) -> Vec<Reply> {
+    match std::process::Command::new(opener)
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(mut child) => match child.wait() {
+            Ok(status) if status.success() => Vec::new(),
+            _ => vec![Reply::Note(format!(
+                "No file manager could show {} ({opener} found none).",
+                dir.display()
+            ))],
+        },
+        Err(e) => vec![Reply::Note(format!(
+            "No file manager to show {}: {opener}: {}",
+            dir.display(),
+            crate::error::describe_io(&e)
+        ))],
     }
 }
 
@@ -325,4 +334,35 @@ fn dialogs_available() -> bool {
     }
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("zenity").is_file()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(replies: Vec<Reply>) -> Option<String> {
+        match replies.as_slice() {
+            [Reply::Note(n)] => Some(n.clone()),
+            _ => None,
+        }
+    }
+
+    /// "Show" on a machine without a file manager says so, naming the folder.
+    #[test]
+    fn show_without_a_file_manager_says_so() {
+        let dir = Path::new("/some/folder");
+        let missing = note(show_folder("ripcord-test-no-such-opener", dir));
+        assert!(
+            missing.as_deref().is_some_and(|n| n
+                .starts_with("No file manager to show /some/folder: ripcord-test-no-such-opener:")),
+            "{missing:?}"
+        );
+        // An opener that runs but finds no file manager (xdg-open exits non-zero then).
+        let failed = note(show_folder("false", dir));
+        assert_eq!(
+            failed.as_deref(),
+            Some("No file manager could show /some/folder (false found none).")
+        );
+        assert!(note(show_folder("true", dir)).is_none());
+    }
 }
