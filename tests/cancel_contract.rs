@@ -529,3 +529,87 @@ fn a_finished_job_is_not_cancelled_by_its_deadline_later() {
     assert!(token.wait_timeout(Duration::from_millis(400)).is_ok());
     assert!(!token.is_cancelled());
 }
+
+/// A walk of more files than the workers take waits for them, so a million small files are
+/// not all held at once: with the workers paused the walker stops about [`TASKS_AHEAD`]
+/// files ahead. Resumed, every file is done once; cancelled while the walker waits, every
+/// announced file still gets exactly one final event and `Finished` comes last.
+#[test]
+fn a_walk_far_ahead_of_the_workers_waits_and_every_file_ends_once() {
+    use ripcord::engine::TASKS_AHEAD;
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    let n = TASKS_AHEAD + 4_000;
+    for d in 0..4 {
+        let sub = dir.path().join(format!("d{d}"));
+        std::fs::create_dir(&sub).unwrap();
+        for i in 0..n / 4 {
+            std::fs::write(sub.join(format!("f{i}")), b"x").unwrap();
+        }
+    }
+    for cancel in [false, true] {
+        let job = Job::start(
+            spec(
+                Operation::Hash { algo: Algo::Blake3 },
+                vec![dir.path().to_path_buf()],
+            ),
+            None,
+        )
+        .unwrap();
+        job.pause();
+        let mut ends: HashMap<usize, usize> = HashMap::new();
+        let mut queued = 0usize;
+        let mut done = 0usize;
+        let mut take = |ev: &Event, queued: &mut usize, done: &mut usize| match ev {
+            Event::Queued { id, .. } => {
+                *queued += 1;
+                ends.entry(*id).or_default();
+            }
+            Event::Done { id, .. } | Event::Cancelled { id, .. } | Event::Failed { id, .. } => {
+                *done += 1;
+                *ends.entry(*id).or_default() += 1;
+            }
+            _ => {}
+        };
+        // The walker reaches the bound (it must: the workers took at most a few) …
+        let end = Instant::now() + WAIT;
+        while queued < TASKS_AHEAD {
+            assert!(Instant::now() < end, "the walk stalled at {queued} files");
+            if let Ok(ev) = job.events().recv_timeout(Duration::from_millis(50)) {
+                take(&ev, &mut queued, &mut done);
+            }
+        }
+        // … and stays there while the workers are paused.
+        let settle = Instant::now() + Duration::from_millis(500);
+        while let Ok(ev) = job
+            .events()
+            .recv_timeout(settle.saturating_duration_since(Instant::now()))
+        {
+            take(&ev, &mut queued, &mut done);
+        }
+        assert!(
+            queued <= TASKS_AHEAD + done + 4,
+            "the walk ran ahead: {queued} files announced, {done} ended"
+        );
+        if cancel {
+            job.cancel(Reason::User);
+        } else {
+            job.resume();
+        }
+        let (events, summary) = finish(job);
+        for ev in &events {
+            take(ev, &mut queued, &mut done);
+        }
+        assert!(
+            ends.values().all(|&e| e == 1),
+            "a file without exactly one end"
+        );
+        if cancel {
+            assert!(queued < n, "the walk went on after the cancel");
+            assert_eq!(summary.cancel_reason, Some(Reason::User));
+        } else {
+            assert_eq!(queued, n);
+            assert_eq!(summary.done, n);
+        }
+    }
+}

@@ -402,6 +402,8 @@ fn loom_wake_rearm_by_store_can_lose_an_event() {
 // 6. A small engine (src/engine/walk.rs, worker.rs and `Job::skip`), its protocol copied
 //    onto loom's primitives: the crossbeam task channel becomes a Mutex+Condvar queue, and
 //    `select!` on the cancel channel becomes the canceller's notify under the queue's lock.
+//    The queue is bounded as the engine's is (`TASKS_AHEAD`): a walker that finds it full
+//    waits for room or for the cancel, and a file it holds when the cancel comes ends there.
 
 /// Which final event a file got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +431,10 @@ struct MiniEngine {
     token: CancelToken,
     queue: Mutex<Queue>,
     ready: loom::sync::Condvar,
+    /// Room in the queue (a worker took a task) or the cancel.
+    room: loom::sync::Condvar,
+    /// The queue's bound (`usize::MAX`: unbounded).
+    cap: usize,
     file_tokens: Mutex<std::collections::HashMap<usize, CancelToken>>,
     skip_requests: Mutex<std::collections::HashSet<usize>>,
     events: Mutex<Vec<Ev>>,
@@ -438,11 +444,13 @@ struct MiniEngine {
 }
 
 impl MiniEngine {
-    fn new(workers: usize) -> Self {
+    fn new(workers: usize, cap: usize) -> Self {
         MiniEngine {
             token: CancelToken::new(),
             queue: Mutex::default(),
             ready: loom::sync::Condvar::new(),
+            room: loom::sync::Condvar::new(),
+            cap,
             file_tokens: Mutex::default(),
             skip_requests: Mutex::default(),
             events: Mutex::default(),
@@ -456,6 +464,7 @@ impl MiniEngine {
         self.token.cancel(Reason::User);
         let _q = lock(&self.queue);
         self.ready.notify_all();
+        self.room.notify_all();
     }
 
     /// `Job::skip`: cancel the file's token if it runs, else leave a request.
@@ -492,14 +501,30 @@ impl MiniEngine {
         }
     }
 
-    /// `walk::run`: queue the files unless cancelled, close, drain, exit.
+    /// `walk::run`: queue the files unless cancelled (waiting for room, `send_now`), close,
+    /// drain, exit.
     fn walker(&self, files: usize) {
         for id in 0..files {
             if self.token.is_cancelled() {
                 break;
             }
             *lock(&self.queued) += 1;
-            lock(&self.queue).tasks.push_back(id);
+            let mut q = lock(&self.queue);
+            while q.tasks.len() >= self.cap && !self.token.is_cancelled() {
+                q = self
+                    .room
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if q.tasks.len() >= self.cap {
+                // Cancelled while waiting for room: the announced file ends here.
+                drop(q);
+                let reason = self.token.reason().unwrap_or(Reason::Shutdown);
+                self.emit(Ev::Final(id, Final::Cancelled(reason)));
+                break;
+            }
+            q.tasks.push_back(id);
+            drop(q);
             self.ready.notify_one();
         }
         lock(&self.queue).closed = true;
@@ -518,6 +543,7 @@ impl MiniEngine {
                 let mut q = lock(&self.queue);
                 loop {
                     if let Some(id) = q.tasks.pop_front() {
+                        self.room.notify_one();
                         break Some(id);
                     }
                     if q.closed || self.token.is_cancelled() {
@@ -557,10 +583,10 @@ impl MiniEngine {
 
 /// Runs a two-file engine with `workers` workers while the main thread cancels the job
 /// and/or skips file 0, then checks the final-event rule.
-fn small_engine_model(workers: usize, cancel: bool, skip: bool) {
+fn small_engine_model(workers: usize, cap: usize, cancel: bool, skip: bool) {
     model(move || {
         const FILES: usize = 2;
-        let e = loom::sync::Arc::new(MiniEngine::new(workers));
+        let e = loom::sync::Arc::new(MiniEngine::new(workers, cap));
         let mut threads = Vec::new();
         let w = loom::sync::Arc::clone(&e);
         threads.push(thread::spawn(move || w.walker(FILES)));
@@ -623,17 +649,30 @@ fn small_engine_model(workers: usize, cancel: bool, skip: bool) {
 /// One worker while the job is cancelled and file 0 skipped.
 #[test]
 fn loom_small_engine_one_worker_cancel_and_skip() {
-    small_engine_model(1, true, true);
+    small_engine_model(1, usize::MAX, true, true);
 }
 
 /// Two workers racing for the queue while the job is cancelled.
 #[test]
 fn loom_small_engine_two_workers_cancel() {
-    small_engine_model(2, true, false);
+    small_engine_model(2, usize::MAX, true, false);
 }
 
 /// Two workers racing for the queue while file 0 is skipped, and the job runs to its end.
 #[test]
 fn loom_small_engine_two_workers_skip() {
-    small_engine_model(2, false, true);
+    small_engine_model(2, usize::MAX, false, true);
+}
+
+/// A queue of one: the walker waits for room while the one worker runs and the job is
+/// cancelled; the file it holds ends cancelled, once.
+#[test]
+fn loom_small_engine_full_queue_cancel() {
+    small_engine_model(1, 1, true, false);
+}
+
+/// A queue of one, no cancel: the walker waits for room and every file is done.
+#[test]
+fn loom_small_engine_full_queue_runs_to_the_end() {
+    small_engine_model(1, 1, false, false);
 }

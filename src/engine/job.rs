@@ -227,7 +227,7 @@ impl Job {
             started: Instant::now(),
             cores,
         });
-        let (task_tx, task_rx) = crossbeam_channel::unbounded();
+        let (task_tx, task_rx) = crossbeam_channel::bounded(walk::TASKS_AHEAD);
         let mut threads = Vec::with_capacity(workers + 1);
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()

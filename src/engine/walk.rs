@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::{Event, FileId, Operation, Shared};
 use crate::error::Error;
@@ -25,6 +25,12 @@ use crate::ops::Stop;
 use crate::ops::stream::{is_stdin, is_stream};
 use crate::ops::verify::{Expected, Guess, ReadManifest, read_manifest};
 use crate::walk::{Entry, Walk, special_note};
+
+/// Files found and not yet taken by a worker, at most: the walker waits past it. Without a
+/// bound a walk of a million small files ran far ahead of the hashing and held every file
+/// found (its task, its announcement, its place in the in-order printing) at once: 110–170
+/// MB. The totals shown then grow as the walk goes on instead of being known from the start.
+pub const TASKS_AHEAD: usize = 16_384;
 
 /// One file for a worker.
 pub(crate) struct Task {
@@ -174,10 +180,24 @@ impl Walker<'_> {
         });
     }
 
+    /// Queues `t` for the workers, waiting while [`TASKS_AHEAD`] wait already; a cancel
+    /// meanwhile ends the file here (it was announced, so it gets its final event).
     fn send_now(&self, t: Task) {
+        let id = t.id;
         // The receiver lives in `Shared`-owning workers and in `run`; it cannot be gone while
         // the walker runs, so a failed send only means the job is over.
-        let _ = self.tx.send(t);
+        let t = match self.tx.try_send(t) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+            Err(TrySendError::Full(t)) => t,
+        };
+        let cancelled = self.sh.token.cancelled_channel();
+        crossbeam_channel::select! {
+            send(self.tx, t) -> _ => {}
+            recv(cancelled) -> _ => {
+                let reason = self.sh.token.reason().unwrap_or(crate::cancel::Reason::Shutdown);
+                self.sh.finish_file(Event::Cancelled { id, reason });
+            }
+        }
     }
 
     /// Announces a file shown as `shown` and queues it for a worker. A file whose output
