@@ -806,6 +806,65 @@ fn a_cancel_during_a_hanging_connect_does_not_wait_for_it() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
+/// A cancel while the host name is being looked up does not wait for the lookup, which
+/// cannot be interrupted (`getaddrinfo`). The lookup hangs for real: the command runs in a
+/// mount namespace of its own whose resolv.conf names a DNS server on 127.0.0.77 that this
+/// test runs and that never answers. Needs root (for the namespace and port 53); skipped
+/// without it.
+#[test]
+fn a_cancel_during_a_hanging_name_lookup_does_not_wait_for_it() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !have("unshare") || !have("mount") {
+        eprintln!("skipping: needs root, unshare and mount");
+        return;
+    }
+    let dns = match std::net::UdpSocket::bind("127.0.0.77:53") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skipping: cannot take 127.0.0.77:53: {e}");
+            return;
+        }
+    };
+    dns.set_read_timeout(Some(WAIT)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.77\noptions timeout:30 attempts:1\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let t = Instant::now();
+    let child = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /etc/resolv.conf && exec "$2" download --to "$3" --deadline 500ms http://stall.ripcord-test/x"#)
+        .arg("sh")
+        .arg(&resolv)
+        .arg(env!("CARGO_BIN_EXE_ripcord"))
+        .arg(&out)
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Proof that the command is inside the lookup: its question reaches our silent server.
+    let mut question = [0u8; 512];
+    let asked = dns.recv_from(&mut question);
+    assert!(asked.is_ok(), "no DNS question arrived: {asked:?}");
+    let o = child.wait_with_output().unwrap();
+    let took = t.elapsed();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(124), "{err}");
+    assert!(err.contains("http://stall.ripcord-test/x"), "{err}");
+    // The lookup itself would wait 30 s for an answer.
+    assert!(took < Duration::from_secs(5), "the exit waited {took:?}");
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+}
+
 /// Starts a connect to `addr` without waiting for it to complete.
 fn socket_nonblocking_connect(addr: std::net::SocketAddr) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;

@@ -135,6 +135,47 @@ fn a_closed_pipe_stops_the_job_at_once() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Into a pipe, result lines are gathered (one write for many, as coreutils does) but never
+/// held back: each arrives while the job still runs, within moments of its file's end.
+#[test]
+fn lines_reach_a_pipe_as_their_files_finish() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let n = format!("f{i:02}");
+        write_file(&dir.join(&n), &bytes(1 << 20, i));
+        names.push(n);
+    }
+    // At 4 MB/s a file takes a quarter of a second and the job three seconds.
+    let started = Instant::now();
+    let mut child = Command::new(bin())
+        .current_dir(dir)
+        .args(["hash", "-j", "1", "--throttle", "4MB/s"])
+        .args(&names)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    for i in 0..2 {
+        line.clear();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(line.ends_with(&format!("  f{i:02}\n")), "{line:?}");
+        // The job cannot end before 3 s: a line held to the end comes after that.
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "line {i} came only after {:?}",
+            started.elapsed()
+        );
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest.lines().count(), 10, "{rest}");
+    assert!(child.wait().unwrap().success());
+}
+
 fn libc_sigpipe() -> i32 {
     13
 }

@@ -270,7 +270,12 @@ fn drive(job: &Job, reporter: &mut Reporter, common: &Common) -> Summary {
     });
     let mut last_json = Instant::now();
     loop {
-        match job.events().recv_timeout(PROGRESS_EVERY) {
+        let wait = if reporter.has_pending() {
+            report::GATHER_AT_MOST
+        } else {
+            PROGRESS_EVERY
+        };
+        match job.events().recv_timeout(wait) {
             Ok(Event::Finished(summary)) => {
                 if let Some(b) = &bar {
                     b.finish_and_clear();
@@ -289,15 +294,18 @@ fn drive(job: &Job, reporter: &mut Reporter, common: &Common) -> Summary {
                 return Summary::default();
             }
         }
-        let p = job.progress();
+        reporter.tick();
+        // Taken only when shown: it collects the running files, and there is an event per
+        // file start and end (three million for a million files).
         if let Some(b) = &bar {
+            let p = job.progress();
             b.set_length(p.bytes_total);
             b.set_position(p.bytes_done);
             b.set_message(format!("{}/{} files", p.files_finished, p.files_total));
         }
         if common.json && last_json.elapsed() >= JSON_PROGRESS_EVERY {
             last_json = Instant::now();
-            reporter.json_progress(&p);
+            reporter.json_progress(&job.progress());
         }
         // Results that cannot be delivered are not worth computing: stop at once
         // (`ripcord hash big… | head -1`).

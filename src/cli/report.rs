@@ -95,7 +95,20 @@ pub struct Reporter {
     pub trouble: bool,
     /// The first failed write to stdout; nothing more is written after it.
     stdout_error: Option<std::io::Error>,
+    /// Result lines not yet written, when stdout is a file or a pipe (see [`Reporter::out`]).
+    pending: Vec<u8>,
+    /// Whether lines are gathered in `pending`: not on a terminal, not for `--json`.
+    gather: bool,
+    /// When `pending` was last written out.
+    last_write: std::time::Instant,
 }
+
+/// Longest a result line waits in the reporter's buffer: a closed pipe is still found within
+/// it (`ripcord hash big… | head -1` stops at once), and a reader sees lines as they come.
+pub const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Bytes past which gathered lines are written at once.
+const GATHER_BYTES: usize = 64 << 10;
 
 fn lossy(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -116,25 +129,56 @@ impl Reporter {
             manifest_lines: 0,
             trouble: false,
             stdout_error: None,
+            pending: Vec::new(),
+            gather: !json && !std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            last_write: std::time::Instant::now(),
         }
     }
 
     /// Writes to stdout unless an earlier write failed; a failure is kept for
     /// [`Reporter::stdout_error`].
+    ///
+    /// Into a file or a pipe, lines are gathered and written together, at least every
+    /// [`GATHER_AT_MOST`] (see [`Reporter::tick`]): Rust's stdout writes each line with a
+    /// system call of its own, a million of them for a million files, where `sha256sum`
+    /// writes a buffer at a time.
     fn out(&mut self, bytes: &[u8]) {
         if self.stdout_error.is_some() || bytes.is_empty() {
             return;
         }
-        if let Err(e) = std::io::stdout().lock().write_all(bytes) {
+        if self.gather {
+            self.pending.extend_from_slice(bytes);
+            self.tick();
+        } else if let Err(e) = std::io::stdout().lock().write_all(bytes) {
             self.stdout_error = Some(e);
         }
     }
 
-    /// Flushes stdout, keeping a failure as [`Reporter::out`] does.
-    fn flush_stdout(&mut self) {
-        if self.stdout_error.is_none()
-            && let Err(e) = std::io::stdout().lock().flush()
+    /// Writes the gathered lines out when they have waited [`GATHER_AT_MOST`] or fill the
+    /// buffer. The event loop calls it between events too.
+    pub fn tick(&mut self) {
+        if !self.pending.is_empty()
+            && (self.pending.len() >= GATHER_BYTES || self.last_write.elapsed() >= GATHER_AT_MOST)
         {
+            self.flush_stdout();
+        }
+    }
+
+    /// Whether result lines wait to be written.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes what was gathered and flushes stdout, keeping a failure as
+    /// [`Reporter::out`] does.
+    fn flush_stdout(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.last_write = std::time::Instant::now();
+        if self.stdout_error.is_some() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(&pending).and_then(|()| out.flush()) {
             self.stdout_error = Some(e);
         }
     }
@@ -342,7 +386,7 @@ impl Reporter {
                 }
             }
         }
-        self.flush_stdout();
+        self.tick();
     }
 
     /// Before a manifest's first result: `--warn`'s word on each improperly formatted line,
@@ -370,8 +414,15 @@ impl Reporter {
             || "checksum".to_string(),
             |a| format!("{} checksum", a.tag()),
         );
-        for n in &s.malformed_lines {
-            say!("ripcord: {name}: {n}: improperly formatted {what} line");
+        let said: Vec<String> = s
+            .malformed_lines
+            .iter()
+            .map(|n| format!("ripcord: {name}: {n}: improperly formatted {what} line"))
+            .collect();
+        // Gathered result lines first, so that stdout and stderr into one file keep order.
+        self.flush_stdout();
+        for l in said {
+            say!("{l}");
         }
     }
 
@@ -444,6 +495,7 @@ impl Reporter {
         // --status keeps the exit status and drops the words (errors opening files were
         // said already, as coreutils says them).
         if !self.json && !status {
+            self.flush_stdout();
             for l in lines {
                 say!("{l}");
             }
@@ -459,6 +511,7 @@ impl Reporter {
             self.flush_ready();
         }
         self.flush_groups_before(usize::MAX);
+        self.flush_stdout();
     }
 
     /// Prints a JSON progress event.

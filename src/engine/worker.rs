@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, TryRecvError, select};
 
 use super::walk::Task;
 use super::{Destination, Event, Operation, Outcome, Shared, lock};
@@ -22,12 +22,18 @@ pub(super) fn run(sh: &Shared, n: usize, rx: &Receiver<Task>) {
         if sh.token.check().is_err() {
             break;
         }
-        let task = select! {
-            recv(rx) -> t => match t {
-                Ok(t) => t,
-                Err(_) => break,
+        // A queued file is taken without `select!`'s set-up (a million small files are a
+        // million takes); an empty queue is waited on together with the cancel.
+        let task = match rx.try_recv() {
+            Ok(t) => t,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => select! {
+                recv(rx) -> t => match t {
+                    Ok(t) => t,
+                    Err(_) => break,
+                },
+                recv(cancelled) -> _ => break,
             },
-            recv(cancelled) -> _ => break,
         };
         process(sh, n, rx, task);
     }
