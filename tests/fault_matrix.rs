@@ -128,12 +128,7 @@ fn out_of_inodes_fails_only_the_files_that_get_none() {
 fn an_output_folder_removed_mid_run_fails_the_rest_loudly() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let mut inputs = Vec::new();
-    for i in 0..12 {
-        let n = format!("in{i:02}");
-        write_file(&dir.join(&n), &bytes(400_000, i));
-        inputs.push(n);
-    }
+    let inputs = numbered_files(dir, "in", 12, 400_000);
     let mut args = vec!["copy", "-j", "1", "--throttle", "2MB/s", "--to", "out"];
     args.extend(inputs.iter().map(String::as_str));
     let mut child = JsonChild::spawn(dir, &args, &[]);

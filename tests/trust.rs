@@ -88,12 +88,7 @@ fn a_stdout_that_cannot_be_written_fails_the_run() {
 fn a_closed_pipe_stops_the_job_at_once() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let mut names = Vec::new();
-    for i in 0..40 {
-        let n = format!("f{i:02}");
-        write_file(&dir.join(&n), &bytes(1 << 20, i));
-        names.push(n);
-    }
+    let names = numbered_files(dir, "f", 40, 1 << 20);
     // At 4 MB/s the 40 MiB take ten seconds; a run that stops at the closed pipe takes one.
     let mut child = Command::new(bin())
         .current_dir(dir)
@@ -141,12 +136,7 @@ fn a_closed_pipe_stops_the_job_at_once() {
 fn lines_reach_a_pipe_as_their_files_finish() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let mut names = Vec::new();
-    for i in 0..12 {
-        let n = format!("f{i:02}");
-        write_file(&dir.join(&n), &bytes(1 << 20, i));
-        names.push(n);
-    }
+    let names = numbered_files(dir, "f", 12, 1 << 20);
     // At 4 MB/s a file takes a quarter of a second and the job three seconds.
     let started = Instant::now();
     let mut child = Command::new(bin())

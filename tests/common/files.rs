@@ -109,6 +109,18 @@ pub fn file(path: &Path, len: usize, seed: u64) -> PathBuf {
     path.to_path_buf()
 }
 
+/// `n` files `{prefix}00`, `{prefix}01`… of `len` incompressible bytes each in `dir`; their
+/// names, in order.
+pub fn numbered_files(dir: &Path, prefix: &str, n: u64, len: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{prefix}{i:02}");
+            file(&dir.join(&name), len, i);
+            name
+        })
+        .collect()
+}
+
 /// Makes a fifo with the system's `mkfifo`.
 pub fn mkfifo(path: &Path) {
     let st = Command::new("mkfifo").arg(path).status().unwrap();
