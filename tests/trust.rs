@@ -83,21 +83,27 @@ fn a_stdout_that_cannot_be_written_fails_the_run() {
     assert!(err.contains("write error"), "{err}");
 }
 
+/// `ripcord hash -j 1 --throttle 4MB/s` over `files` files of 1 MiB made in `dir`, its
+/// stdout a pipe: a job that takes a quarter of a second a file.
+fn throttled_hash(dir: &Path, files: u64, stderr: Stdio) -> std::process::Child {
+    let names = numbered_files(dir, "f", files, 1 << 20);
+    Command::new(bin())
+        .current_dir(dir)
+        .args(["hash", "-j", "1", "--throttle", "4MB/s"])
+        .args(&names)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 // 1. A closed pipe stops the job at once, quietly or with SIGPIPE's status.
 #[test]
 fn a_closed_pipe_stops_the_job_at_once() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let names = numbered_files(dir, "f", 40, 1 << 20);
     // At 4 MB/s the 40 MiB take ten seconds; a run that stops at the closed pipe takes one.
-    let mut child = Command::new(bin())
-        .current_dir(dir)
-        .args(["hash", "-j", "1", "--throttle", "4MB/s"])
-        .args(&names)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = throttled_hash(dir, 40, Stdio::piped());
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 64];
     stdout.read_exact(&mut first).unwrap();
@@ -136,17 +142,9 @@ fn a_closed_pipe_stops_the_job_at_once() {
 fn lines_reach_a_pipe_as_their_files_finish() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let names = numbered_files(dir, "f", 12, 1 << 20);
     // At 4 MB/s a file takes a quarter of a second and the job three seconds.
     let started = Instant::now();
-    let mut child = Command::new(bin())
-        .current_dir(dir)
-        .args(["hash", "-j", "1", "--throttle", "4MB/s"])
-        .args(&names)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = throttled_hash(dir, 12, Stdio::null());
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     for i in 0..2 {
