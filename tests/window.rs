@@ -623,6 +623,54 @@ fn files_added_while_running_join_the_queue() {
     );
 }
 
+/// Verify's "Retry failed" checks only the failed entries again, in their rows: the
+/// others keep their results and are not read (before, the whole manifest was re-read).
+#[test]
+fn verify_retry_failed_checks_only_the_failed_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 3, 100_000);
+    let out = std::process::Command::new("sha256sum")
+        .current_dir(dir.path())
+        .args(["file0.bin", "file1.bin", "file2.bin"])
+        .output()
+        .unwrap();
+    let manifest = dir.path().join("SHA256SUMS");
+    std::fs::write(&manifest, &out.stdout).unwrap();
+    let good = std::fs::read(&paths[1]).unwrap();
+    std::fs::write(&paths[1], b"changed").unwrap();
+    let settings = Settings {
+        op: OpKind::Verify,
+        ..Settings::default()
+    };
+    let mut h = harness(settings, vec![manifest]);
+    h.get_by_label("Start").click();
+    step_until_finished(&mut h);
+    let order: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    assert!(matches!(h.state().rows[1].state, FileState::Failed(_)));
+    // Mended; and file 2 spoiled, which a check of it would now find.
+    std::fs::write(&paths[1], &good).unwrap();
+    std::fs::write(&paths[2], b"spoiled after its check").unwrap();
+    h.run();
+    h.get_by_label("Retry failed (1)").click();
+    step_until_finished(&mut h);
+    let rows = &h.state().rows;
+    let now: Vec<PathBuf> = rows.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(now, order, "the rows stay where they were");
+    assert!(
+        rows.iter().all(|r| r.state == FileState::Done),
+        "{:?}",
+        rows.iter().map(|r| &r.state).collect::<Vec<_>>()
+    );
+    use ripcord::gui::model::RowResult::Verified;
+    for r in rows.iter() {
+        assert!(
+            matches!(r.result.as_deref(), Some(Verified { ok: true, .. })),
+            "{:?}",
+            r.result
+        );
+    }
+}
+
 /// "Retry failed" runs only the failed rows; "Run remaining" runs what a cancel left.
 #[test]
 fn retry_failed_and_run_remaining() {

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(super) overwrite: bool,
     pub(super) follow_symlinks: bool,
     pub(super) listed: bool,
+    /// See [`JobSpec::only`].
+    pub(super) only: Option<HashSet<PathBuf>>,
     pub(super) inputs: Vec<PathBuf>,
     pub(super) bases: Vec<Option<std::sync::Arc<Path>>>,
     pub(super) token: CancelToken,
@@ -199,6 +201,7 @@ impl Job {
             overwrite: spec.overwrite,
             follow_symlinks: spec.follow_symlinks,
             listed: spec.listed,
+            only: spec.only,
             inputs: spec.inputs,
             bases: spec.bases,
             token,

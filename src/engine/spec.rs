@@ -150,6 +150,9 @@ pub struct JobSpec {
     /// typed one by one: one the operation has no work for (a `.zst` to compress) is skipped
     /// with a note, as in a folder, instead of failed.
     pub listed: bool,
+    /// For verify: check only the entries that open one of these paths (a retry of some
+    /// rows); the rest of each manifest is left alone, not announced.
+    pub only: Option<std::collections::HashSet<PathBuf>>,
 }
 
 impl JobSpec {
@@ -165,6 +168,7 @@ impl JobSpec {
             follow_symlinks: false,
             overwrite: false,
             listed: false,
+            only: None,
         }
     }
 }

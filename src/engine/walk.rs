@@ -454,6 +454,14 @@ impl Walker<'_> {
             } else {
                 e.path.clone()
             };
+            if self
+                .sh
+                .only
+                .as_ref()
+                .is_some_and(|o| !o.contains(&resolved))
+            {
+                continue;
+            }
             let meta = fs::metadata(&resolved).ok();
             let found = Found {
                 rel: e.path.clone(),

@@ -831,6 +831,7 @@ impl RipcordApp {
         }
         let op = self.settings.op;
         let mut manifests: Vec<Arc<Path>> = Vec::new();
+        let mut only = None;
         if op == OpKind::Verify {
             let mut seen = std::collections::HashSet::new();
             for &i in &rows {
@@ -844,12 +845,29 @@ impl RipcordApp {
                     }
                 }
             }
-            let remap = self.rows.retain_remap(|r| !seen.contains(r.manifest()));
-            self.table.rows_replaced();
-            if let Some(run) = &mut self.run {
-                run.remap_rows(&remap);
+            let of_manifests = self
+                .rows
+                .iter()
+                .filter(|r| seen.contains(r.manifest()))
+                .count();
+            if rows.len() < of_manifests {
+                // Some of their entries (Retry failed, Run remaining): only those are checked
+                // again, in their rows; the others keep their results.
+                only = Some(
+                    rows.iter()
+                        .filter_map(|&i| self.rows.get(i))
+                        .map(|r| r.path.clone())
+                        .collect::<std::collections::HashSet<_>>(),
+                );
+            } else {
+                // The whole manifests, read again: entries added or removed since show.
+                let remap = self.rows.retain_remap(|r| !seen.contains(r.manifest()));
+                self.table.rows_replaced();
+                if let Some(run) = &mut self.run {
+                    run.remap_rows(&remap);
+                }
+                rows.clear();
             }
-            rows.clear();
         }
         let (inputs, bases): (Vec<PathBuf>, Vec<Option<Arc<Path>>>) = if op == OpKind::Verify {
             (
@@ -864,6 +882,7 @@ impl RipcordApp {
         };
         let spec = match self.settings.job_spec(inputs, bases) {
             Ok(mut s) => {
+                s.only = only;
                 if resume {
                     match self.settings.download.operation(true) {
                         Ok(op) => s.op = op,

@@ -24,6 +24,13 @@ impl RipcordApp {
         let run = self.run.as_ref()?;
         if run.op == OpKind::Verify {
             let origin = run.manifests.get(group).cloned();
+            // An entry checked again (a retry of some rows) keeps its row.
+            if let Some(i) = self.rows.find(&open)
+                && self.rows.get(i).is_some_and(|r| r.origin == origin)
+            {
+                self.rows.update(i, |r| r.size = size);
+                return Some(i);
+            }
             let mut row = Row::new(open, size, None);
             row.origin = origin;
             return Some(self.rows.push(row));
