@@ -330,8 +330,9 @@ fn real_window_ctrl_q_in_daemon_mode_exits_at_once() {
     assert!(!left.iter().any(|n| n.ends_with(".zst")), "{left:?}");
 }
 
-#[test]
-fn verify_lists_each_manifest_entry_with_its_result() {
+/// Three files of 100 kB in a new folder and `SHA256SUMS` beside them, written by
+/// `sha256sum`: the folder, the files and the manifest.
+fn three_files_and_their_sums() -> (tempfile::TempDir, Vec<PathBuf>, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 3, 100_000);
     let out = std::process::Command::new("sha256sum")
@@ -339,13 +340,20 @@ fn verify_lists_each_manifest_entry_with_its_result() {
         .args(["file0.bin", "file1.bin", "file2.bin"])
         .output()
         .unwrap();
-    std::fs::write(dir.path().join("SHA256SUMS"), &out.stdout).unwrap();
+    let manifest = dir.path().join("SHA256SUMS");
+    std::fs::write(&manifest, &out.stdout).unwrap();
+    (dir, paths, manifest)
+}
+
+#[test]
+fn verify_lists_each_manifest_entry_with_its_result() {
+    let (_dir, paths, manifest) = three_files_and_their_sums();
     std::fs::write(&paths[1], b"changed").unwrap();
     let settings = Settings {
         op: OpKind::Verify,
         ..Settings::default()
     };
-    let mut h = harness(settings, vec![dir.path().join("SHA256SUMS")]);
+    let mut h = harness(settings, vec![manifest]);
     h.get_by_label("Start").click();
     step_until(&mut h, "finished", |a| {
         !a.is_running() && a.rows.iter().all(|r| r.state.is_final())
@@ -627,15 +635,7 @@ fn files_added_while_running_join_the_queue() {
 /// others keep their results and are not read (before, the whole manifest was re-read).
 #[test]
 fn verify_retry_failed_checks_only_the_failed_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let paths = files(dir.path(), 3, 100_000);
-    let out = std::process::Command::new("sha256sum")
-        .current_dir(dir.path())
-        .args(["file0.bin", "file1.bin", "file2.bin"])
-        .output()
-        .unwrap();
-    let manifest = dir.path().join("SHA256SUMS");
-    std::fs::write(&manifest, &out.stdout).unwrap();
+    let (_dir, paths, manifest) = three_files_and_their_sums();
     let good = std::fs::read(&paths[1]).unwrap();
     std::fs::write(&paths[1], b"changed").unwrap();
     let settings = Settings {
