@@ -450,6 +450,21 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
             ..Resource::file(bytes(5000, 14))
         },
     );
+    // More than announced: in the body's last write, and in writes after its end.
+    srv.put(
+        "/long.bin",
+        Resource {
+            long_by: 100,
+            ..Resource::file(bytes(5000, 16))
+        },
+    );
+    srv.put(
+        "/long2.bin",
+        Resource {
+            long_by: 200_000 - 131_072,
+            ..Resource::file(bytes(200_000, 18))
+        },
+    );
     srv.put("/sum.bin", Resource::file(bytes(5000, 15)));
     // Announces an exabyte: refused before a byte is written.
     srv.put(
@@ -468,11 +483,13 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
     let wrong = "0".repeat(64);
     let dir = tempfile::tempdir().unwrap();
     let list = format!(
-        "# bad and good\n{}\n{}\n{}\n{}\n{}\n{refused}\nftp://example/x\n{} sha256:{wrong}\n{}\n{}\n",
+        "# bad and good\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{refused}\nftp://example/x\n{} sha256:{wrong}\n{}\n{}\n",
         srv.url("/nothing"),
         srv.url("/always500"),
         srv.url("/loop"),
         srv.url("/short.bin"),
+        srv.url("/long.bin"),
+        srv.url("/long2.bin"),
         srv.url("/quiet.bin"),
         srv.url("/sum.bin"),
         srv.url("/huge.bin"),
@@ -505,6 +522,14 @@ fn every_bad_case_fails_with_the_url_and_reason_and_the_rest_is_done() {
         (
             srv.url("/short.bin"),
             "body ended after 5000 of its 5100 bytes",
+        ),
+        (
+            srv.url("/long.bin"),
+            "body is longer than its announced 4900 bytes",
+        ),
+        (
+            srv.url("/long2.bin"),
+            "body is longer than its announced 131072 bytes",
         ),
         (srv.url("/quiet.bin"), "no data for"),
         (refused.clone(), "connection refused"),
@@ -676,6 +701,25 @@ fn https_works_with_the_test_root_and_fails_clearly_without_it() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("https to plain http"), "{}", stderr(&o));
     assert!(plain.requests().is_empty());
+    // More than announced is found inside TLS too (and a clean end is not taken for it).
+    srv.put(
+        "/long.bin",
+        Resource {
+            long_by: 1000,
+            ..Resource::file(bytes(70_000, 18))
+        },
+    );
+    let o = download(
+        dir.path(),
+        &["--to", "long", "--cacert", &ca_arg, &srv.url("/long.bin")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("longer than its announced 69000 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(entries(&dir.path().join("long")).is_empty());
 }
 
 #[test]

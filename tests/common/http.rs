@@ -1,7 +1,7 @@
 //! A small HTTP/1.1 server on 127.0.0.1 for the download tests and benchmark, written on
 //! `std::net` so that it can misbehave on purpose: ignore ranges, change the body (and its
 //! ETag), stall mid-body or before the head, drop the connection after N bytes, announce
-//! more than it sends, redirect (in a loop too), answer 404/500/429 with `Retry-After`,
+//! more or less than it sends, redirect (in a loop too), answer 404/500/429 with `Retry-After`,
 //! and name the file with a hostile `Content-Disposition`. Optionally behind TLS with a
 //! certificate from a test root made by `rcgen`.
 //!
@@ -36,6 +36,8 @@ pub struct Resource {
     pub drops: usize,
     /// Announce this many more bytes than the body has, then close.
     pub short_by: usize,
+    /// Announce this many fewer bytes than the body has, and send the whole body.
+    pub long_by: usize,
     /// Answer with this status (and a tiny body) the first `status_times` requests.
     pub status: Option<u16>,
     /// How many requests get `status`; `usize::MAX`: all.
@@ -309,11 +311,14 @@ fn answer<W: Write>(
         Some(s) => {
             head += "HTTP/1.1 206 Partial Content\r\n";
             head += &format!("Content-Range: bytes {s}-{}/{len}\r\n", len - 1);
-            head += &format!("Content-Length: {}\r\n", len - s + res.short_by);
+            head += &format!(
+                "Content-Length: {}\r\n",
+                len - s + res.short_by - res.long_by
+            );
         }
         None => {
             head += "HTTP/1.1 200 OK\r\n";
-            head += &format!("Content-Length: {}\r\n", len + res.short_by);
+            head += &format!("Content-Length: {}\r\n", len + res.short_by - res.long_by);
         }
     }
     if res.ranges {

@@ -17,10 +17,14 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 
 /// Redirects followed at most, as browsers and curl's default.
 pub const MAX_REDIRECTS: u32 = 10;
@@ -34,6 +38,11 @@ const QUEUE: usize = 8;
 
 /// Longest a helper may sit in connecting; past it an abandoned helper ends on its own.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a finished answer's connection is watched for bytes past the body's end.
+/// A server that sends more than it announced sends it with the body; on loopback or a
+/// real link the excess follows within this.
+const EXCESS_WAIT: Duration = Duration::from_millis(3);
 
 /// What went wrong on the network, by the kind that decides whether to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +59,8 @@ pub enum NetKind {
     Broken,
     /// A redirect was refused or there were too many.
     Redirect,
+    /// The server sent more than its `Content-Length`: which bytes are the file is unknown.
+    TooLong,
     /// Anything else (a malformed response, a proxy failure).
     Other,
 }
@@ -143,12 +154,14 @@ impl Client {
         Ok(Client { roots })
     }
 
-    fn agent(&self) -> ureq::Agent {
+    /// An agent whose connections count, in `excess`, bytes a server sent past the end
+    /// of an answer's body (see [`Watched`]).
+    fn agent(&self, excess: &Arc<AtomicU64>) -> ureq::Agent {
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .root_certs(self.roots.clone())
             .build();
-        ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             // Statuses and redirects are the download's to judge (see the module docs).
             .http_status_as_error(false)
             .max_redirects(0)
@@ -157,8 +170,116 @@ impl Client {
             .accept_encoding("identity")
             .tls_config(tls)
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            .build()
-            .new_agent()
+            .build();
+        let connector = DefaultConnector::new().chain(ExcessWatch {
+            seen: excess.clone(),
+        });
+        ureq::Agent::with_parts(
+            config,
+            connector,
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        )
+    }
+}
+
+/// Wraps every connection of an agent in a [`Watched`].
+#[derive(Debug)]
+struct ExcessWatch {
+    seen: Arc<AtomicU64>,
+}
+
+impl Connector<Box<dyn Transport>> for ExcessWatch {
+    type Out = Watched;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<Box<dyn Transport>>,
+    ) -> Result<Option<Watched>, ureq::Error> {
+        Ok(chained.map(|inner| Watched {
+            inner,
+            seen: self.seen.clone(),
+            clean: false,
+        }))
+    }
+}
+
+/// A connection that notices a body longer than its `Content-Length`.
+///
+/// ureq reads a body exactly to its announced length and then either returns the
+/// connection to its pool — after checking, in `is_open`, that nothing more came — or
+/// drops it. Either way the excess is simply discarded. Here both moments look for bytes
+/// no answer claimed (in ureq's buffer, or arriving within [`EXCESS_WAIT`], decrypted when
+/// the connection is TLS, so a closing alert is not mistaken for data) and add their
+/// count to `seen`, which the helper reads once the body has ended.
+#[derive(Debug)]
+struct Watched {
+    inner: Box<dyn Transport>,
+    seen: Arc<AtomicU64>,
+    /// Already looked at when it went into the pool: its later drop is not an answer's end.
+    clean: bool,
+}
+
+impl Watched {
+    /// Counts bytes the connection holds or receives (within the wait) past the last answer.
+    fn look(&mut self) {
+        let mut n = self.inner.buffers().input().len();
+        if n == 0 {
+            let wait = NextTimeout {
+                after: EXCESS_WAIT.into(),
+                reason: ureq::Timeout::RecvBody,
+                per_read: None,
+                per_write: None,
+            };
+            // An error or a timeout here is an end or silence: no excess either way.
+            if let Ok(true) = self.inner.await_input(wait) {
+                n = self.inner.buffers().input().len();
+            }
+        }
+        // Relaxed: a count written and read on the helper thread that runs the request.
+        self.seen.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+impl Transport for Watched {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.clean = false;
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        let before = self.seen.load(Ordering::Relaxed);
+        self.look();
+        // Relaxed: as in `look`.
+        if self.seen.load(Ordering::Relaxed) != before {
+            return false;
+        }
+        self.clean = true;
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if !self.clean {
+            self.look();
+        }
     }
 }
 
@@ -179,12 +300,13 @@ impl Fetch {
     ) -> std::io::Result<Fetch> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let (recycle, recycled) = crossbeam_channel::unbounded();
-        let agent = client.agent();
+        let excess = Arc::new(AtomicU64::new(0));
+        let agent = client.agent(&excess);
         let helper_agent = agent.clone();
         let url = url.to_string();
         std::thread::Builder::new()
             .name("ripcord-http".into())
-            .spawn(move || run(&helper_agent, url, range, &tx, &recycled))?;
+            .spawn(move || run(&helper_agent, url, range, &tx, &recycled, &excess))?;
         Ok(Fetch { rx, recycle, agent })
     }
 
@@ -214,6 +336,7 @@ fn run(
     range: Option<(u64, String)>,
     tx: &Sender<Msg>,
     recycled: &Receiver<Vec<u8>>,
+    excess: &AtomicU64,
 ) {
     let mut hops = 0;
     let response = loop {
@@ -256,6 +379,10 @@ fn run(
         disposition: header(&response, "content-disposition"),
         retry_after: header(&response, "retry-after"),
     };
+    // What earlier hops' connections left behind is not this answer's.
+    // Relaxed: as in `Watched::look`.
+    excess.store(0, Ordering::Relaxed);
+    let announced = head.content_length;
     let ok = (200..300).contains(&head.status);
     if tx.send(Msg::Head(head)).is_err() {
         return;
@@ -270,7 +397,14 @@ fn run(
             .try_recv()
             .unwrap_or_else(|_| vec![0; BODY_CHUNK_BYTES]);
         let msg = match reader.read(&mut buf) {
-            Ok(0) => Msg::End,
+            // Relaxed: as in `Watched::look`; the connection was looked at inside this read.
+            Ok(0) => match (announced, excess.load(Ordering::Relaxed)) {
+                (Some(len), more) if more > 0 => Msg::Failed(NetError::new(
+                    NetKind::TooLong,
+                    format!("the body is longer than its announced {len} bytes"),
+                )),
+                _ => Msg::End,
+            },
             Ok(n) => Msg::Data(buf, n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => Msg::Failed(NetError::new(
