@@ -411,7 +411,12 @@ fn dropped_and_pasted_paths_are_listed_once() {
     for _ in 0..5 {
         h.step();
     }
-    let listed: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let listed: Vec<PathBuf> = h
+        .state()
+        .rows
+        .iter()
+        .map(|r| r.path.to_path_buf())
+        .collect();
     let mut want = inside;
     want.extend(loose);
     assert_eq!(listed, want);
@@ -520,7 +525,7 @@ fn verify_again_rereads_its_manifests() {
         );
         let origins: Vec<PathBuf> = rows
             .iter()
-            .map(|r| r.origin.as_deref().unwrap().to_path_buf())
+            .map(|r| r.origin().unwrap().to_path_buf())
             .collect();
         assert_eq!(
             origins,
@@ -645,7 +650,12 @@ fn verify_retry_failed_checks_only_the_failed_entries() {
     let mut h = harness(settings, vec![manifest]);
     h.get_by_label("Start").click();
     step_until_finished(&mut h);
-    let order: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let order: Vec<PathBuf> = h
+        .state()
+        .rows
+        .iter()
+        .map(|r| r.path.to_path_buf())
+        .collect();
     assert!(matches!(h.state().rows[1].state, FileState::Failed(_)));
     // Mended; and file 2 spoiled, which a check of it would now find.
     std::fs::write(&paths[1], &good).unwrap();
@@ -654,7 +664,7 @@ fn verify_retry_failed_checks_only_the_failed_entries() {
     h.get_by_label("Retry failed (1)").click();
     step_until_finished(&mut h);
     let rows = &h.state().rows;
-    let now: Vec<PathBuf> = rows.iter().map(|r| r.path.clone()).collect();
+    let now: Vec<PathBuf> = rows.iter().map(|r| r.path.to_path_buf()).collect();
     assert_eq!(now, order, "the rows stay where they were");
     assert!(
         rows.iter().all(|r| r.state == FileState::Done),
@@ -832,7 +842,7 @@ fn the_message_log_keeps_every_message() {
     step_until_finished(&mut h);
     h.run();
     let digest = match h.state().rows[0].result.as_deref() {
-        Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
+        Some(ripcord::gui::model::RowResult::Digest(d)) => d.hex(),
         other => panic!("{other:?}"),
     };
     h.get_by_label(&digest).click();
@@ -872,9 +882,9 @@ fn a_verified_copy_shows_its_phase_and_checksum() {
         .to_hex()
         .to_string();
     match h.state().rows[0].result.as_deref() {
-        Some(ripcord::gui::model::RowResult::CopyVerified { dest, blake3 }) => {
-            assert_eq!(blake3, &want);
-            assert_eq!(dest, &to.join("file0.bin"));
+        Some(ripcord::gui::model::RowResult::CopyVerified(c)) => {
+            assert_eq!(c.blake3.hex(), want);
+            assert_eq!(&*c.dest, to.join("file0.bin"));
         }
         other => panic!("{other:?}"),
     }
@@ -942,7 +952,12 @@ fn sorting_by_size_changes_the_view_not_the_rows() {
         Settings::default(),
         paths.clone(),
     );
-    let listed: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let listed: Vec<PathBuf> = h
+        .state()
+        .rows
+        .iter()
+        .map(|r| r.path.to_path_buf())
+        .collect();
     let y = |h: &Harness<'_, RipcordApp>, p: &Path| {
         h.get_by_label(&p.display().to_string()).rect().min.y
     };
@@ -961,7 +976,12 @@ fn sorting_by_size_changes_the_view_not_the_rows() {
         vec![1000, 2000, 3000],
         "shown smallest first"
     );
-    let after: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let after: Vec<PathBuf> = h
+        .state()
+        .rows
+        .iter()
+        .map(|r| r.path.to_path_buf())
+        .collect();
     assert_eq!(after, listed, "the rows themselves keep their order");
     // Again: largest first.
     h.get_by_label("Size").click();
@@ -1170,7 +1190,7 @@ fn a_click_acts_on_what_was_under_the_pointer_when_pressed() {
     step_until(&mut h, "finished", |a| !a.is_running());
     h.run_steps(2);
     let digest = match h.state().rows[0].result.as_deref() {
-        Some(ripcord::gui::model::RowResult::Digest(d)) => d.clone(),
+        Some(ripcord::gui::model::RowResult::Digest(d)) => d.hex(),
         other => panic!("{other:?}"),
     };
     assert!(

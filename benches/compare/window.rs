@@ -211,7 +211,12 @@ fn frames(files: Vec<PathBuf>) -> (f64, f64, bool, Vec<PathBuf>) {
     let idle_repaint = h.ctx.has_requested_repaint();
     let p50 = pct(&mut frames, 0.5);
     let p99 = pct(&mut frames, 0.99);
-    let rows = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let rows = h
+        .state()
+        .rows
+        .iter()
+        .map(|r| r.path.to_path_buf())
+        .collect();
     (p50, p99, idle_repaint, rows)
 }
 

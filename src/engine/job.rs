@@ -3,7 +3,7 @@
 //! start, steer, watch, join or detach it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -45,8 +45,9 @@ pub(crate) struct Shared {
     pub(super) listed: bool,
     /// See [`JobSpec::only`].
     pub(super) only: Option<HashSet<PathBuf>>,
-    pub(super) inputs: Vec<PathBuf>,
-    pub(super) bases: Vec<Option<std::sync::Arc<Path>>>,
+    /// How many inputs the job has (the walker owns them, and frees them as it goes).
+    pub(super) input_count: usize,
+    pub(super) bases: super::spec::Bases,
     pub(super) token: CancelToken,
     pub(super) throttle: Throttle,
     events: Sender<Event>,
@@ -196,13 +197,14 @@ impl Job {
                 .map_err(|e| Error::io("(deadline timer)", "start", e))?;
         }
         let (tx, rx) = crossbeam_channel::unbounded();
+        let inputs = spec.inputs;
         let shared = Arc::new(Shared {
             op: spec.op,
             overwrite: spec.overwrite,
             follow_symlinks: spec.follow_symlinks,
             listed: spec.listed,
             only: spec.only,
-            inputs: spec.inputs,
+            input_count: inputs.len(),
             bases: spec.bases,
             token,
             throttle: Throttle::new(spec.throttle),
@@ -262,7 +264,7 @@ impl Job {
         let sh = Arc::clone(&shared);
         match spawn(
             "ripcord-walk".into(),
-            Box::new(move || walk::run(&sh, task_tx, &task_rx)),
+            Box::new(move || walk::run(&sh, inputs, task_tx, &task_rx)),
         ) {
             Ok(h) => threads.push(h),
             Err(e) => {

@@ -28,7 +28,7 @@ mod worker;
 pub use events::{Busy, Event, Outcome, Progress, Summary};
 pub use job::{Job, Wake};
 use job::{Shared, lock};
-pub use spec::{Destination, JobSpec, Operation};
+pub use spec::{Bases, Destination, JobSpec, Operation};
 pub use walk::TASKS_AHEAD;
 
 /// Identifies one file (or one failed input) of a job; ids count up from 0 in input order.

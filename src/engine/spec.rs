@@ -130,12 +130,13 @@ impl Operation {
 pub struct JobSpec {
     /// The operation.
     pub op: Operation,
-    /// Files and folders (manifests for verify), processed in this order.
-    pub inputs: Vec<PathBuf>,
+    /// Files and folders (manifests for verify), processed in this order. Shared: the
+    /// window hands a million rows' paths to a job without copying them.
+    pub inputs: Vec<std::sync::Arc<Path>>,
     /// Optional base folder per input (same index): outputs that mirror the input tree (copy,
     /// `--out-dir`) name a file input by its path below this base instead of by its bare
     /// name. The window uses it for files it found by expanding a folder.
-    pub bases: Vec<Option<std::sync::Arc<Path>>>,
+    pub bases: Bases,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// Cancel the job with [`Reason::Deadline`](crate::cancel::Reason::Deadline) after this long.
@@ -157,11 +158,14 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// A spec with defaults: one worker per core, no limits, no overwriting.
-    pub fn new(op: Operation, inputs: Vec<PathBuf>) -> Self {
+    pub fn new<P: Into<std::sync::Arc<Path>>>(
+        op: Operation,
+        inputs: impl IntoIterator<Item = P>,
+    ) -> Self {
         JobSpec {
             op,
-            inputs,
-            bases: Vec::new(),
+            inputs: inputs.into_iter().map(Into::into).collect(),
+            bases: Bases::default(),
             workers: 0,
             deadline: None,
             throttle: None,
@@ -170,5 +174,97 @@ impl JobSpec {
             listed: false,
             only: None,
         }
+    }
+}
+
+/// The base folder of each input, kept as runs: the million files the window found in one
+/// folder share one base, and a run costs what one input's entry did.
+#[derive(Debug, Clone, Default)]
+pub struct Bases {
+    /// From this input index on (ascending), this base; an index before the first has none.
+    runs: Vec<(usize, Option<std::sync::Arc<Path>>)>,
+    len: usize,
+}
+
+impl Bases {
+    /// Gives the next input (index [`Bases::len`]) this base.
+    pub fn push(&mut self, base: Option<std::sync::Arc<Path>>) {
+        let same = match (self.runs.last(), &base) {
+            (Some((_, Some(a))), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+            (Some((_, None)), None) => true,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.runs.push((self.len, base));
+        }
+        self.len += 1;
+    }
+
+    /// How many inputs have been given a base (or none).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no input was given one.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Input `i`'s base.
+    pub fn get(&self, i: usize) -> Option<&Path> {
+        if i >= self.len {
+            return None;
+        }
+        let at = self.runs.partition_point(|(from, _)| *from <= i);
+        at.checked_sub(1)
+            .and_then(|k| self.runs.get(k))
+            .and_then(|(_, b)| b.as_deref())
+    }
+}
+
+impl Extend<Option<std::sync::Arc<Path>>> for Bases {
+    fn extend<I: IntoIterator<Item = Option<std::sync::Arc<Path>>>>(&mut self, iter: I) {
+        for base in iter {
+            self.push(base);
+        }
+    }
+}
+
+impl FromIterator<Option<std::sync::Arc<Path>>> for Bases {
+    fn from_iter<I: IntoIterator<Item = Option<std::sync::Arc<Path>>>>(iter: I) -> Self {
+        let mut b = Bases::default();
+        b.extend(iter);
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn bases_kept_as_runs_answer_as_one_per_input() {
+        let a: Arc<Path> = Arc::from(Path::new("/a"));
+        let b: Arc<Path> = Arc::from(Path::new("/b"));
+        let each = [
+            None,
+            Some(a.clone()),
+            Some(a.clone()),
+            None,
+            Some(b.clone()),
+            Some(Arc::from(Path::new("/b"))),
+            Some(a.clone()),
+        ];
+        let bases: Bases = each.iter().cloned().collect();
+        assert_eq!(bases.len(), each.len());
+        for (i, want) in each.iter().enumerate() {
+            assert_eq!(bases.get(i), want.as_deref(), "input {i}");
+        }
+        assert_eq!(bases.get(each.len()), None);
+        // Equal neighbours share a run.
+        assert_eq!(bases.runs.len(), 4);
+        assert_eq!(Bases::default().get(0), None);
     }
 }

@@ -70,7 +70,7 @@ struct Walker<'a> {
     outputs: HashMap<PathBuf, PathBuf>,
 }
 
-pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
+pub(super) fn run(sh: &Shared, inputs: Vec<Arc<Path>>, tx: Sender<Task>, rx: &Receiver<Task>) {
     let avoid = match &sh.op {
         Operation::Copy { to, .. } => dev_ino(to),
         Operation::Compress {
@@ -91,7 +91,10 @@ pub(super) fn run(sh: &Shared, tx: Sender<Task>, rx: &Receiver<Task>) {
         avoid,
         outputs: HashMap::new(),
     };
-    for (group, input) in sh.inputs.iter().enumerate() {
+    // Each input is let go once listed, and their list when the walk ends: a job of a
+    // million rows does not hold the list to its end.
+    for (group, input) in inputs.into_iter().enumerate() {
+        let input: &Path = &input;
         if sh.token.is_cancelled() {
             break;
         }
@@ -210,7 +213,7 @@ impl Walker<'_> {
         // One input's files have distinct outputs by construction (distinct paths below
         // it); only several inputs can meet, so a single folder of a million files keeps no
         // list of them.
-        if let Some(d) = dest.as_ref().filter(|_| self.sh.inputs.len() > 1) {
+        if let Some(d) = dest.as_ref().filter(|_| self.sh.input_count > 1) {
             if let Some(first) = self.outputs.get(d) {
                 let e = Error::invalid(
                     shown,
@@ -293,7 +296,7 @@ impl Walker<'_> {
             }
             Ok(m) if m.is_file() => match self.wanted(input) {
                 Ok(()) => {
-                    let base = self.sh.bases.get(group).and_then(Option::as_deref);
+                    let base = self.sh.bases.get(group);
                     let rel = match base.and_then(|b| input.strip_prefix(b).ok()) {
                         Some(r) => r.to_path_buf(),
                         None => input.file_name().map(PathBuf::from).unwrap_or_default(),

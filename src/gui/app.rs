@@ -18,7 +18,7 @@ mod download;
 mod events;
 use super::Launch;
 use crate::cancel::Reason;
-use crate::engine::Job;
+use crate::engine::{Bases, Job};
 use crate::ops::kind::OpKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -561,11 +561,11 @@ impl RipcordApp {
                 .rows
                 .iter()
                 .filter_map(|r| match r.result.as_deref() {
-                    Some(RowResult::Digest(hex)) => Some((r.path.clone(), hex.clone())),
+                    Some(RowResult::Digest(d)) => Some((r.path.to_path_buf(), d.hex())),
                     // A verified copy's checksum, under the copy's name: the manifest then
                     // checks the copies later.
-                    Some(RowResult::CopyVerified { dest, blake3 }) => {
-                        Some((dest.clone(), blake3.clone()))
+                    Some(RowResult::CopyVerified(c)) => {
+                        Some((c.dest.to_path_buf(), c.blake3.hex()))
                     }
                     _ => None,
                 })
@@ -605,7 +605,7 @@ impl RipcordApp {
         };
         // Save dialogs open where the files are.
         let folder = matches!(purpose, Purpose::SaveManifest | Purpose::SaveReport)
-            .then(|| common_folder(self.rows.iter().map(|r| r.path.as_path())))
+            .then(|| common_folder(self.rows.iter().map(|r| &*r.path)))
             .flatten();
         self.background.dialog(purpose, name, folder);
     }
@@ -836,10 +836,7 @@ impl RipcordApp {
             let mut seen = std::collections::HashSet::new();
             for &i in &rows {
                 if let Some(r) = self.rows.get(i) {
-                    let m = r
-                        .origin
-                        .clone()
-                        .unwrap_or_else(|| Arc::from(r.path.as_path()));
+                    let m = r.origin().cloned().unwrap_or_else(|| r.path.clone());
                     if seen.insert(m.clone()) {
                         manifests.push(m);
                     }
@@ -856,7 +853,7 @@ impl RipcordApp {
                 only = Some(
                     rows.iter()
                         .filter_map(|&i| self.rows.get(i))
-                        .map(|r| r.path.clone())
+                        .map(|r| r.path.to_path_buf())
                         .collect::<std::collections::HashSet<_>>(),
                 );
             } else {
@@ -869,15 +866,12 @@ impl RipcordApp {
                 rows.clear();
             }
         }
-        let (inputs, bases): (Vec<PathBuf>, Vec<Option<Arc<Path>>>) = if op == OpKind::Verify {
-            (
-                manifests.iter().map(|m| m.to_path_buf()).collect(),
-                Vec::new(),
-            )
+        let (inputs, bases): (Vec<Arc<Path>>, Bases) = if op == OpKind::Verify {
+            (manifests.clone(), Bases::default())
         } else {
             rows.iter()
                 .filter_map(|&i| self.rows.get(i))
-                .map(|r| (r.path.clone(), r.base.clone()))
+                .map(|r| (r.path.clone(), r.base().cloned()))
                 .unzip()
         };
         let spec = match self.settings.job_spec(inputs, bases) {
@@ -911,7 +905,7 @@ impl RipcordApp {
         match Job::start(spec, Some(wake)) {
             Ok(job) => {
                 let mut run = Run::new(job, op);
-                run.input_rows = rows;
+                run.set_input_rows(&rows);
                 run.manifests = manifests;
                 self.run = Some(run);
                 self.running_bytes = 0;

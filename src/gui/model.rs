@@ -116,8 +116,8 @@ impl Settings {
     /// A job over `inputs` (with their base folders) with these settings.
     pub fn job_spec(
         &self,
-        inputs: Vec<PathBuf>,
-        bases: Vec<Option<Arc<Path>>>,
+        inputs: Vec<Arc<Path>>,
+        bases: crate::engine::Bases,
     ) -> Result<JobSpec, &'static str> {
         let mut spec = JobSpec::new(self.operation()?, inputs);
         spec.bases = bases;
@@ -156,13 +156,48 @@ pub enum FileState {
     Verifying,
     /// Finished well.
     Done,
-    /// Failed, with the reason (boxed: a row is kept for each of a million files, and a
-    /// boxed text is a third smaller than a `String`).
-    Failed(Box<str>),
+    /// Failed, with the reason.
+    Failed(Note),
     /// Stopped before it finished.
     Cancelled(Reason),
     /// Not processed, with why.
-    Skipped(Box<str>),
+    Skipped(Note),
+}
+
+/// A row's text (why it failed or was skipped) behind one thin pointer: a row is kept for
+/// each of a million files, and this keeps the state 16 bytes where a `Box<str>` made it 24.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Note(Box<Box<str>>);
+
+impl std::ops::Deref for Note {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Note {
+    fn from(s: &str) -> Self {
+        Note(Box::new(s.into()))
+    }
+}
+
+impl From<String> for Note {
+    fn from(s: String) -> Self {
+        Note(Box::new(s.into_boxed_str()))
+    }
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl FileState {
@@ -194,11 +229,90 @@ impl FileState {
     }
 }
 
+/// A row's checksum. Kept as its bytes when it has at most 32 (every algorithm but SHA-384
+/// and SHA-512): a million rows each with a hex `String` beside a boxed result cost 144 MB,
+/// these 48.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Digest {
+    /// Up to 32 bytes; its lowercase hex is its text.
+    Short {
+        /// Bytes used.
+        len: u8,
+        /// The digest, zero-padded.
+        bytes: [u8; 32],
+    },
+    /// Anything else, as the text it came as.
+    Text(Box<str>),
+}
+
+impl Digest {
+    /// The digest a hex text stands for. Only a text that is its own lowercase hex
+    /// rendering is kept as bytes, so [`Digest::hex`] gives back exactly what came.
+    pub fn from_hex(hex: &str) -> Digest {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let raw = hex.as_bytes();
+        if raw.len().is_multiple_of(2) && raw.len() <= 64 {
+            let mut bytes = [0u8; 32];
+            let parsed = raw.chunks_exact(2).zip(bytes.iter_mut()).all(|(pair, b)| {
+                match (nibble(pair[0]), nibble(pair[1])) {
+                    (Some(h), Some(l)) => {
+                        *b = h << 4 | l;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if parsed {
+                return Digest::Short {
+                    // At most 32: checked above.
+                    len: (raw.len() / 2) as u8,
+                    bytes,
+                };
+            }
+        }
+        Digest::Text(hex.into())
+    }
+
+    /// Its lowercase hex (or its text).
+    pub fn hex(&self) -> String {
+        self.to_string()
+    }
+
+    /// What it sorts by: for digests of one algorithm, the same order as their hex.
+    pub fn sort_bytes(&self) -> &[u8] {
+        match self {
+            Digest::Short { len, bytes } => &bytes[..usize::from(*len)],
+            Digest::Text(t) => t.as_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Digest::Short { len, bytes } => bytes[..usize::from(*len)]
+                .iter()
+                .try_for_each(|b| write!(f, "{b:02x}")),
+            Digest::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
 /// What a finished row produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowResult {
     /// A checksum (click to copy).
-    Digest(String),
+    Digest(Digest),
     /// Verification result, and the algorithm it was checked with (`None`: the manifest
     /// left SHA-256 or BLAKE3 open and neither matched).
     Verified {
@@ -208,21 +322,27 @@ pub enum RowResult {
         algo: Option<crate::ops::hash::Algo>,
     },
     /// An output file.
-    Output(PathBuf),
-    /// A copy read back and found equal to its source, and the BLAKE3 checksum both have.
-    CopyVerified {
-        /// The copy.
-        dest: PathBuf,
-        /// BLAKE3, lowercase hex.
-        blake3: String,
-    },
+    Output(Box<Path>),
+    /// A copy read back and found equal to its source (boxed: it is rare, and the other
+    /// results stay 40 bytes).
+    CopyVerified(Box<VerifiedCopy>),
+}
+
+/// A copy read back equal to its source, and the BLAKE3 checksum both have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCopy {
+    /// The copy.
+    pub dest: Box<Path>,
+    /// BLAKE3.
+    pub blake3: Digest,
 }
 
 impl RowResult {
     /// The checksum this result carries, for a manifest: a row's own, or a verified copy's.
-    pub fn digest(&self) -> Option<&str> {
+    pub fn digest(&self) -> Option<&Digest> {
         match self {
-            RowResult::Digest(hex) | RowResult::CopyVerified { blake3: hex, .. } => Some(hex),
+            RowResult::Digest(d) => Some(d),
+            RowResult::CopyVerified(c) => Some(&c.blake3),
             _ => None,
         }
     }
@@ -232,13 +352,11 @@ impl RowResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// The file (for a verify entry: its name in the manifest, resolved against the
-    /// manifest's folder, so that any operation can open it).
-    pub path: PathBuf,
-    /// For files found in a folder the person added: that folder's parent, so copies keep
-    /// the folder's structure. Shared by every row of the folder.
-    pub base: Option<Arc<Path>>,
-    /// For verify entries: the manifest the row came from (Start again re-reads it).
-    pub origin: Option<Arc<Path>>,
+    /// manifest's folder, so that any operation can open it). Shared with the jobs that
+    /// run it, so a million rows are not copied at Start.
+    pub path: Arc<Path>,
+    /// Where the row came from: a folder the person added, a manifest, or neither.
+    from: Source,
     /// Size in bytes.
     pub size: u64,
     /// State.
@@ -256,11 +374,10 @@ pub struct Row {
 
 impl Row {
     /// A new, ready row.
-    pub fn new(path: PathBuf, size: u64, base: Option<Arc<Path>>) -> Self {
+    pub fn new(path: impl Into<Arc<Path>>, size: u64, base: Option<Arc<Path>>) -> Self {
         Row {
-            path,
-            base,
-            origin: None,
+            path: path.into(),
+            from: base.map_or(Source::Given, Source::Folder),
             size,
             state: FileState::Ready,
             done_bytes: 0,
@@ -272,8 +389,42 @@ impl Row {
 
     /// The manifest a verify of this row reads: the one it came from, or the row itself.
     pub fn manifest(&self) -> &Path {
-        self.origin.as_deref().unwrap_or(&self.path)
+        self.origin().map_or(&self.path, |m| &**m)
     }
+
+    /// For files found in a folder the person added: that folder's parent, so copies keep
+    /// the folder's structure.
+    pub fn base(&self) -> Option<&Arc<Path>> {
+        match &self.from {
+            Source::Folder(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// For verify entries: the manifest the row came from (Start again re-reads it).
+    pub fn origin(&self) -> Option<&Arc<Path>> {
+        match &self.from {
+            Source::Manifest(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Makes this row an entry of manifest `m` (or of none).
+    pub fn set_origin(&mut self, m: Option<Arc<Path>>) {
+        self.from = m.map_or(Source::Given, Source::Manifest);
+    }
+}
+
+/// Where a row came from. One field, not two: a row is never both a folder's file and a
+/// manifest's entry, and a million rows each save the eight bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// Added by name, or from a URL.
+    Given,
+    /// Found in a folder; the folder's parent, shared by every row of the folder.
+    Folder(Arc<Path>),
+    /// A verify entry, from this manifest.
+    Manifest(Arc<Path>),
 }
 
 /// Counts over the rows by state, kept up to date as rows change, so that no frame walks a
@@ -370,6 +521,12 @@ impl std::ops::Deref for RowList {
     }
 }
 
+/// Whether two paths are the same: by their bytes first (the usual case, and a tenth of
+/// the time `Path`'s own comparison takes, which walks components), else as `Path` does.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a.as_os_str() == b.as_os_str() || a == b
+}
+
 /// 32 bits of a path's hash: xxh3 of its bytes (hashing a `Path` walks its components
 /// instead, which was most of the window's time while a million files were listed).
 fn path_hash(path: &Path) -> u32 {
@@ -403,7 +560,10 @@ impl RowList {
         let rows = &self.rows;
         self.index
             .find(widen(h), |&(i, hi)| {
-                hi == h && rows.get(i as usize).is_some_and(|r| r.path == path)
+                hi == h
+                    && rows
+                        .get(i as usize)
+                        .is_some_and(|r| same_path(&r.path, path))
             })
             .map(|&(i, _)| i as usize)
     }
@@ -511,6 +671,39 @@ impl RowList {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_digest_gives_back_exactly_the_text_it_came_as() {
+        for hex in [
+            "",
+            "0a",
+            "cbf43926",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            // SHA-512: longer than 32 bytes, kept as text.
+            &"ab".repeat(64),
+            // Not lowercase hex: kept as it came.
+            "E3B0",
+            "abc",
+            "zz",
+        ] {
+            assert_eq!(Digest::from_hex(hex).hex(), hex);
+        }
+        assert!(matches!(
+            Digest::from_hex(&"0f".repeat(32)),
+            Digest::Short { len: 32, .. }
+        ));
+        let (a, b) = (Digest::from_hex("0aff"), Digest::from_hex("0b00"));
+        assert!(a.sort_bytes() < b.sort_bytes());
+        // The point of it: a finished row's result is one small allocation.
+        assert!(std::mem::size_of::<RowResult>() <= 40);
+        // And a row, of which a million may be listed, stays small.
+        assert!(std::mem::size_of::<FileState>() <= 16);
+        assert!(
+            std::mem::size_of::<Row>() <= 88,
+            "{}",
+            std::mem::size_of::<Row>()
+        );
+    }
+
     /// Every path is found again through the index's growth and after rows are removed; a
     /// path listed once is not listed twice.
     #[test]
@@ -528,7 +721,7 @@ mod tests {
         assert_eq!(l.find(Path::new("/d/x")), None);
         l.retain_remap(|r| !r.path.to_string_lossy().ends_with('5'));
         assert_eq!(l.find(Path::new("/d/5")), None);
-        let at = l.find(Path::new("/d/6")).map(|i| l[i].path.clone());
+        let at = l.find(Path::new("/d/6")).map(|i| l[i].path.to_path_buf());
         assert_eq!(at.as_deref(), Some(Path::new("/d/6")));
         assert!(l.push_new(Row::new(PathBuf::from("/d/5"), 1, None)));
     }
@@ -554,14 +747,14 @@ mod tests {
         l.set_state(3, FileState::Cancelled(Reason::User));
         l.set_state(4, FileState::Skipped("fifo".into()));
         l.update(0, |r| {
-            r.result = Some(Box::new(RowResult::Digest("ab".into())))
+            r.result = Some(Box::new(RowResult::Digest(Digest::from_hex("ab"))))
         });
         let t = l.tally();
         assert_eq!((t.files, t.bytes), (6, 210));
         assert_eq!((t.done, t.done_bytes, t.digests), (1, 10, 1));
         assert_eq!((t.failed, t.cancelled, t.waiting), (1, 1, 1));
         assert_eq!((t.skipped, t.skipped_bytes), (2, 30 + 50));
-        let remap = l.retain_remap(|r| r.path != Path::new("/f1"));
+        let remap = l.retain_remap(|r| *r.path != *Path::new("/f1"));
         assert_eq!(remap, [0, usize::MAX, 1, 2, 3, 4]);
         assert_eq!(l.find(Path::new("/f5")), Some(4));
         assert_eq!(l.find(Path::new("/f1")), None);

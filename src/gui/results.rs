@@ -73,7 +73,7 @@ impl ReportRow {
     pub fn new(row: &Row, secs: Option<f64>) -> Self {
         let result = match (&row.state, row.result.as_deref()) {
             (FileState::Failed(why) | FileState::Skipped(why), _) => why.to_string(),
-            (_, Some(RowResult::Digest(hex))) => hex.clone(),
+            (_, Some(RowResult::Digest(d))) => d.hex(),
             (_, Some(RowResult::Verified { ok: true, .. })) => "OK".into(),
             (_, Some(RowResult::Verified { ok: false, .. })) => "FAILED".into(),
             (_, Some(RowResult::Output(p))) => p.display().to_string(),
@@ -82,7 +82,7 @@ impl ReportRow {
             _ => String::new(),
         };
         ReportRow {
-            path: row.path.clone(),
+            path: row.path.to_path_buf(),
             size: row.size,
             state: row.state.label(false),
             result,

@@ -68,16 +68,29 @@ pub struct Run {
     pub finished: Option<Summary>,
     /// When the person pressed Cancel.
     pub cancel_clicked: Option<Instant>,
-    /// The row of each engine file id (ids are the job's own, counted from 0).
-    pub id_rows: Vec<usize>,
+    /// The row of each engine file id (ids are the job's own, counted from 0); `NO_ROW`
+    /// for none. Four bytes a file: a million-file run keeps two of these.
+    id_rows: Vec<u32>,
     /// The row of each input (for every operation but verify).
-    pub input_rows: Vec<usize>,
+    input_rows: Vec<u32>,
     /// The manifests read (verify's inputs), shared by their entry rows.
     pub manifests: Vec<std::sync::Arc<std::path::Path>>,
     /// When each running row started.
     pub started_rows: std::collections::HashMap<usize, Instant>,
     /// The recent speed.
     pub meter: RateMeter,
+}
+
+/// A row index that is none.
+const NO_ROW: u32 = u32::MAX;
+
+/// A row index in four bytes; one past what fits (never: four billion rows) is none.
+fn narrow(row: usize) -> u32 {
+    u32::try_from(row).unwrap_or(NO_ROW)
+}
+
+fn row(r: Option<u32>) -> Option<usize> {
+    r.filter(|&r| r != NO_ROW).map(|r| r as usize)
 }
 
 impl Run {
@@ -151,23 +164,39 @@ impl Run {
 
     /// The row of engine file `id`.
     pub fn row_of(&self, id: usize) -> Option<usize> {
-        self.id_rows.get(id).copied().filter(|&r| r != usize::MAX)
+        row(self.id_rows.get(id).copied())
     }
 
     /// Records that engine file `id` is shown in row `row`.
     pub fn map_id(&mut self, id: usize, row: usize) {
         if self.id_rows.len() <= id {
-            self.id_rows.resize(id + 1, usize::MAX);
+            self.id_rows.resize(id + 1, NO_ROW);
         }
-        self.id_rows[id] = row;
+        self.id_rows[id] = narrow(row);
+    }
+
+    /// Sets the row of each input, in input order.
+    pub fn set_input_rows(&mut self, rows: &[usize]) {
+        self.input_rows = rows.iter().map(|&r| narrow(r)).collect();
+        // Each input is a file id at least: no doubling copies while a big run starts.
+        self.id_rows.reserve(rows.len());
+    }
+
+    /// The row input `group` came from.
+    pub fn input_row(&self, group: usize) -> Option<usize> {
+        row(self.input_rows.get(group).copied())
     }
 
     /// Follows rows that moved (`remap[old]` is the new index, `usize::MAX` if removed).
     pub fn remap_rows(&mut self, remap: &[usize]) {
-        let to = |r: usize| remap.get(r).copied().unwrap_or(usize::MAX);
         for r in self.id_rows.iter_mut().chain(self.input_rows.iter_mut()) {
-            *r = to(*r);
+            *r = narrow(
+                row(Some(*r))
+                    .and_then(|old| remap.get(old).copied())
+                    .unwrap_or(usize::MAX),
+            );
         }
+        let to = |r: usize| remap.get(r).copied().unwrap_or(usize::MAX);
         self.started_rows = std::mem::take(&mut self.started_rows)
             .into_iter()
             .map(|(r, t)| (to(r), t))
@@ -176,7 +205,7 @@ impl Run {
 
     /// The engine file id shown in row `row`, if it is part of this run.
     pub fn id_of(&self, row: usize) -> Option<usize> {
-        self.id_rows.iter().position(|&r| r == row)
+        self.id_rows.iter().position(|&r| r == narrow(row))
     }
 
     /// Marks the run finished; closes an open pause so the clocks stop.

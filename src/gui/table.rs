@@ -121,11 +121,9 @@ impl Col {
                 let (rank, text) = result_key(r);
                 SortKey::Ranked(rank, text)
             }
-            Col::Manifest => SortKey::Bytes(
-                r.origin
-                    .as_deref()
-                    .map_or(&[][..], |m| m.as_os_str().as_bytes()),
-            ),
+            Col::Manifest => {
+                SortKey::Bytes(r.origin().map_or(&[][..], |m| m.as_os_str().as_bytes()))
+            }
         }
     }
 
@@ -146,7 +144,7 @@ impl Col {
             Col::State => state_cell(ui, row, cx.paused),
             Col::Result => result_cell(ui, i, row, out),
             Col::Manifest => {
-                if let Some(m) = &row.origin {
+                if let Some(m) = row.origin() {
                     let name = m.file_name().unwrap_or(m.as_os_str()).to_string_lossy();
                     ui.add(egui::Label::new(name).truncate())
                         .on_hover_text(m.display().to_string());

@@ -64,7 +64,12 @@ fn add_url_makes_download_rows_and_they_download() {
         &format!("{}\n{}", srv.url("/a.bin"), srv.url("/b.bin")),
     );
     assert_eq!(h.state().settings.op, OpKind::Download);
-    let rows: Vec<PathBuf> = h.state().rows.iter().map(|r| r.path.clone()).collect();
+    let rows: Vec<PathBuf> = h
+        .state()
+        .rows
+        .iter()
+        .map(|r| r.path.to_path_buf())
+        .collect();
     assert_eq!(
         rows,
         vec![

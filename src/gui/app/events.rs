@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::RipcordApp;
 use crate::cancel::Reason;
 use crate::engine::{Event, Outcome, Summary};
-use crate::gui::model::{FileState, Row, RowResult};
+use crate::gui::model::{Digest, FileState, Row, RowResult, VerifiedCopy, same_path};
 use crate::gui::status::Totals;
 use crate::ops::kind::OpKind;
 use crate::units::human_duration;
@@ -26,17 +26,20 @@ impl RipcordApp {
             let origin = run.manifests.get(group).cloned();
             // An entry checked again (a retry of some rows) keeps its row.
             if let Some(i) = self.rows.find(&open)
-                && self.rows.get(i).is_some_and(|r| r.origin == origin)
+                && self
+                    .rows
+                    .get(i)
+                    .is_some_and(|r| r.origin() == origin.as_ref())
             {
                 self.rows.update(i, |r| r.size = size);
                 return Some(i);
             }
             let mut row = Row::new(open, size, None);
-            row.origin = origin;
+            row.set_origin(origin);
             return Some(self.rows.push(row));
         }
-        match run.input_rows.get(group) {
-            Some(&i) if self.rows.get(i).is_some_and(|r| r.path == open) => {
+        match run.input_row(group) {
+            Some(i) if self.rows.get(i).is_some_and(|r| same_path(&r.path, &open)) => {
                 // A file announced without a size (it failed before it was measured) keeps
                 // the size it was listed with.
                 if size > 0 {
@@ -154,20 +157,20 @@ impl RipcordApp {
             }
             Event::Done { id, outcome } => {
                 let result = match outcome {
-                    Outcome::Digest(hex) => RowResult::Digest(hex),
+                    Outcome::Digest(hex) => RowResult::Digest(Digest::from_hex(&hex)),
                     Outcome::Verified { ok, algo } => RowResult::Verified { ok, algo },
-                    Outcome::Written(p) => RowResult::Output(p),
+                    Outcome::Written(p) => RowResult::Output(p.into()),
                     // The window never streams or only tests; a pass is a pass.
                     Outcome::Streamed => RowResult::Verified {
                         ok: true,
                         algo: None,
                     },
                     Outcome::Copied(c) => match c.digest {
-                        Some(blake3) => RowResult::CopyVerified {
-                            dest: c.dest,
-                            blake3,
-                        },
-                        None => RowResult::Output(c.dest),
+                        Some(blake3) => RowResult::CopyVerified(Box::new(VerifiedCopy {
+                            dest: c.dest.into(),
+                            blake3: Digest::from_hex(&blake3),
+                        })),
+                        None => RowResult::Output(c.dest.into()),
                     },
                 };
                 if result.digest().is_some() {
@@ -207,7 +210,7 @@ impl RipcordApp {
                     .as_ref()
                     .and_then(|r| r.manifests.get(group).cloned());
                 let mut row = Row::new(path, 0, None);
-                row.origin = origin;
+                row.set_origin(origin);
                 row.state = FileState::Failed("no checksum lines found".into());
                 self.rows.push(row);
             }

@@ -13,8 +13,7 @@ const PROGRESS_MAX_WIDTH: f32 = 180.0;
 /// The name shown: relative to the folder it was found in, else the whole path.
 fn shown_name(row: &Row) -> String {
     let p: &Path = row
-        .base
-        .as_deref()
+        .base()
         .and_then(|b| row.path.strip_prefix(b).ok())
         .unwrap_or(&row.path);
     p.display().to_string()
@@ -85,14 +84,14 @@ pub(super) fn result_cell(ui: &mut Ui, i: usize, row: &Row, actions: &mut Vec<Ac
         (FileState::Skipped(why), _) => {
             ui.add(egui::Label::new(RichText::new(&**why).weak()).truncate());
         }
-        (_, Some(RowResult::Digest(hex))) => {
-            ui.push_id("digest", |ui| checksum(ui, hex, None, actions));
+        (_, Some(RowResult::Digest(d))) => {
+            ui.push_id("digest", |ui| checksum(ui, &d.hex(), None, actions));
         }
-        (_, Some(RowResult::CopyVerified { dest, blake3 })) => {
+        (_, Some(RowResult::CopyVerified(c))) => {
             ui.push_id("copy-verified", |ui| {
                 ui.colored_label(state_color(ui, &FileState::Done), "verified");
-                let about = format!("The copy {} reads back equal: BLAKE3", dest.display());
-                checksum(ui, blake3, Some(&about), actions);
+                let about = format!("The copy {} reads back equal: BLAKE3", c.dest.display());
+                checksum(ui, &c.blake3.hex(), Some(&about), actions);
             });
         }
         (_, Some(RowResult::Verified { ok, algo })) => {

@@ -222,9 +222,8 @@ pub(super) fn result_key(r: &Row) -> (u8, &[u8]) {
         (FileState::Failed(why) | FileState::Skipped(why), _) => (1, why.as_bytes()),
         (_, Some(RowResult::Verified { ok: false, .. })) => (2, &[]),
         (_, Some(RowResult::Verified { ok: true, .. })) => (3, &[]),
-        (_, Some(RowResult::Digest(hex) | RowResult::CopyVerified { blake3: hex, .. })) => {
-            (4, hex.as_bytes())
-        }
+        (_, Some(RowResult::Digest(d))) => (4, d.sort_bytes()),
+        (_, Some(RowResult::CopyVerified(c))) => (4, c.blake3.sort_bytes()),
         (_, Some(RowResult::Output(p))) => (5, p.as_os_str().as_bytes()),
         (_, None) => (6, &[]),
     }
