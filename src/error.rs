@@ -56,18 +56,18 @@ pub enum Error {
 
 impl Error {
     /// Builds an [`Error::Io`].
-    pub fn io(path: impl Into<PathBuf>, action: &'static str, source: io::Error) -> Self {
+    pub fn io(path: impl AsRef<Path>, action: &'static str, source: io::Error) -> Self {
         Error::Io {
-            path: path.into(),
+            path: path.as_ref().to_path_buf(),
             action,
             source,
         }
     }
 
     /// Builds an [`Error::Invalid`].
-    pub fn invalid(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+    pub fn invalid(path: impl AsRef<Path>, reason: impl Into<String>) -> Self {
         Error::Invalid {
-            path: path.into(),
+            path: path.as_ref().to_path_buf(),
             reason: reason.into(),
         }
     }

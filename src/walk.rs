@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::cancel::CancelToken;
 use crate::error::Error;
@@ -31,8 +32,9 @@ pub enum Entry {
     Folder(PathBuf),
     /// A regular file and its size.
     File {
-        /// The file.
-        path: PathBuf,
+        /// The file. Shared: the engine's events and task, and the window's row, hold this
+        /// one allocation instead of copying it (a million of them in a big folder).
+        path: Arc<Path>,
         /// Its size in bytes.
         size: u64,
     },
@@ -53,11 +55,11 @@ pub struct Walk<'t> {
     token: &'t CancelToken,
     opts: Options,
     /// Folders still to read, the next on top.
-    stack: Vec<PathBuf>,
+    stack: Vec<Arc<Path>>,
     /// The entries of the folder being read.
     current: std::vec::IntoIter<Listed>,
     /// Its subfolders, entered after its files, in name order.
-    subdirs: Vec<PathBuf>,
+    subdirs: Vec<Arc<Path>>,
     /// Folders entered through followed links, to stop cycles.
     visited: HashSet<(u64, u64)>,
 }
@@ -74,7 +76,7 @@ impl<'t> Walk<'t> {
         Walk {
             token,
             opts,
-            stack: vec![root.to_path_buf()],
+            stack: vec![Arc::from(root)],
             current: Vec::new().into_iter(),
             subdirs: Vec::new(),
             visited,
@@ -93,27 +95,27 @@ impl<'t> Walk<'t> {
         }
         let ft = match entry.file_type() {
             Ok(ft) => ft,
-            Err(e) => return Some(Entry::Error(Error::io(&path, "open", e))),
+            Err(e) => return Some(Entry::Error(Error::io(&*path, "open", e))),
         };
         let meta = if ft.is_symlink() {
             if !self.opts.follow_symlinks {
                 return Some(Entry::Skipped {
-                    path,
+                    path: path.to_path_buf(),
                     note: "symbolic link not followed (use --follow-symlinks)",
                 });
             }
-            fs::metadata(&path).map_err(|e| Error::io(&path, "follow link", e))
+            fs::metadata(&path).map_err(|e| Error::io(&*path, "follow link", e))
         } else if ft.is_dir() {
             // A folder needs its identity only to be avoided or to stop a cycle.
             if self.opts.avoid.is_none() && !self.opts.follow_symlinks {
                 self.subdirs.push(path);
                 return None;
             }
-            entry.metadata().map_err(|e| Error::io(&path, "open", e))
+            entry.metadata().map_err(|e| Error::io(&*path, "open", e))
         } else {
             match meta {
-                Some(m) => m.map_err(|e| Error::io(&path, "open", e)),
-                None => entry.metadata().map_err(|e| Error::io(&path, "open", e)),
+                Some(m) => m.map_err(|e| Error::io(&*path, "open", e)),
+                None => entry.metadata().map_err(|e| Error::io(&*path, "open", e)),
             }
         };
         let meta = match meta {
@@ -134,7 +136,7 @@ impl<'t> Walk<'t> {
             })
         } else {
             Some(Entry::Skipped {
-                path,
+                path: path.to_path_buf(),
                 note: special_note(&meta.file_type()),
             })
         }
@@ -160,16 +162,16 @@ impl Iterator for Walk<'_> {
             let dir = self.stack.pop()?;
             match read_sorted(&dir, self.token) {
                 Ok(entries) => self.current = entries.into_iter(),
-                Err(e) => return Some(Entry::Error(Error::io(&dir, "read folder", e))),
+                Err(e) => return Some(Entry::Error(Error::io(&*dir, "read folder", e))),
             }
-            return Some(Entry::Folder(dir));
+            return Some(Entry::Folder(dir.to_path_buf()));
         }
     }
 }
 
 /// An entry of a folder, with its `lstat` when it was taken ahead.
 struct Listed {
-    path: PathBuf,
+    path: Arc<Path>,
     entry: fs::DirEntry,
     meta: Option<std::io::Result<fs::Metadata>>,
 }
@@ -185,13 +187,14 @@ const STAT_PIECE: usize = 128;
 /// names up in the kernel was most of the walk, and it is CPU work that two cores halve.
 fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<Listed>> {
     let mut v = Vec::new();
+    let mut scratch = Vec::new();
     for entry in fs::read_dir(dir)? {
         if token.is_cancelled() {
             break;
         }
         let entry = entry?;
         v.push(Listed {
-            path: joined(dir, &entry.file_name()),
+            path: joined(&mut scratch, dir, &entry.file_name()),
             entry,
             meta: None,
         });
@@ -209,19 +212,19 @@ fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<Listed>> 
     Ok(v)
 }
 
-/// `dir/name` in a buffer of exactly its size: a listed path is kept for as long as its row
-/// (a million of them in a big listing), and `Path::join` leaves room to spare that a
-/// second allocation would have to trim.
-fn joined(dir: &Path, name: &std::ffi::OsStr) -> PathBuf {
-    let (d, n) = (dir.as_os_str(), name);
-    let slash = usize::from(!d.is_empty() && !d.as_encoded_bytes().ends_with(b"/"));
-    let mut s = std::ffi::OsString::with_capacity(d.len() + slash + n.len());
-    s.push(d);
-    if slash == 1 {
-        s.push("/");
+/// `dir/name` as `Path::join` makes it, in one allocation of exactly its size (built in
+/// `scratch`, reused): a listed path is kept for as long as its row, a million of them in
+/// a big listing, and shared from there by the jobs that run it.
+fn joined(scratch: &mut Vec<u8>, dir: &Path, name: &std::ffi::OsStr) -> Arc<Path> {
+    use std::os::unix::ffi::OsStrExt;
+    let d = dir.as_os_str().as_bytes();
+    scratch.clear();
+    scratch.extend_from_slice(d);
+    if !d.is_empty() && !d.ends_with(b"/") {
+        scratch.push(b'/');
     }
-    s.push(n);
-    PathBuf::from(s)
+    scratch.extend_from_slice(name.as_bytes());
+    Arc::from(Path::new(std::ffi::OsStr::from_bytes(scratch)))
 }
 
 /// Takes the `lstat` of every entry that is neither a link nor a folder, in parallel pieces.
@@ -325,7 +328,7 @@ mod tests {
         assert_eq!(avoided, ["D ", "F a 3"]);
     }
 
-    /// The exact-size join is `Path::join`, with no room to spare.
+    /// The one-allocation join is `Path::join`.
     #[test]
     fn joined_is_path_join_exactly_sized() {
         for (d, n) in [
@@ -335,9 +338,8 @@ mod tests {
             ("", "b"),
             ("/x/y", "z z"),
         ] {
-            let j = joined(Path::new(d), std::ffi::OsStr::new(n));
-            assert_eq!(j, Path::new(d).join(n), "{d:?} {n:?}");
-            assert_eq!(j.capacity(), j.as_os_str().len(), "{d:?} {n:?}");
+            let j = joined(&mut Vec::new(), Path::new(d), std::ffi::OsStr::new(n));
+            assert_eq!(&*j, Path::new(d).join(n), "{d:?} {n:?}");
         }
     }
 

@@ -455,19 +455,22 @@ fn an_existing_output_is_explained_in_the_windows_words() {
     );
 }
 
-/// `ripcord gui --throttle/--daemon/--op` apply to that launch only: what is remembered for
-/// the next plain launch is what was remembered before, unless the person changed it.
+/// `ripcord gui --throttle/--daemon/--op/--keep-partial` apply to that launch only: what is
+/// remembered for the next plain launch is what was remembered before, unless the person
+/// changed it.
 #[test]
 fn launch_flags_are_not_remembered() {
     let before = Settings::default();
     let args = GuiArgs {
         throttle: Some(100_000),
         daemon: true,
+        keep_partial: true,
         op: Some(OpKind::Copy),
         ..Default::default()
     };
     let mut app = RipcordApp::new(before.clone(), args);
     assert!(app.settings.throttle_on && app.settings.daemon);
+    assert!(app.settings.download.keep_partial);
     assert_eq!(app.settings_to_remember(), before);
     // A change the person makes is theirs, and is remembered.
     app.settings.throttle_mb_s = 42.0;
@@ -687,6 +690,8 @@ fn retry_failed_and_run_remaining() {
     let dir = tempfile::tempdir().unwrap();
     let paths = files(dir.path(), 3, 2 << 20);
     let mut h = harness(Settings::default(), paths.clone());
+    // Before anything ran, every row remains: that is Start, offered once.
+    assert!(h.query_by_label_contains("Run remaining").is_none());
     let moved = dir.path().join("away");
     std::fs::rename(&paths[1], &moved).unwrap();
     h.get_by_label("Start").click();
@@ -718,8 +723,10 @@ fn retry_failed_and_run_remaining() {
     };
     h.get_by_label("Start").click();
     h.step();
-    step_until(&mut h, "running", |a| {
-        a.rows[0].state == FileState::Running && a.rows[0].done_bytes > 0
+    step_until(&mut h, "the second running", |a| {
+        a.rows[0].state == FileState::Done
+            && a.rows[1].state == FileState::Running
+            && a.rows[1].done_bytes > 0
     });
     h.get_by_label("Cancel").click();
     step_until_finished(&mut h);
@@ -729,7 +736,7 @@ fn retry_failed_and_run_remaining() {
         .iter()
         .filter(|r| r.state != FileState::Done)
         .count();
-    assert!(left > 0);
+    assert_eq!(left, 2);
     h.state_mut().settings.throttle_on = false;
     h.run();
     h.get_by_label(&format!("Run remaining ({left})")).click();

@@ -265,6 +265,9 @@ pub struct GuiArgs {
     /// Start the job at once.
     #[arg(long)]
     pub start: bool,
+    /// Tick "Keep partial": a cancelled or failed download keeps its bytes for Resume.
+    #[arg(long)]
+    pub keep_partial: bool,
     /// Turn the throttle on at this total rate (50MB/s, 1GiB/s).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub throttle: Option<u64>,
@@ -287,6 +290,7 @@ impl GuiArgs {
         crate::gui::Launch {
             op: self.op,
             daemon: self.daemon,
+            keep_partial: self.keep_partial,
             start: self.start,
             throttle: self.throttle,
             paths: self.paths,

@@ -83,7 +83,7 @@ pub struct Reporter {
     json: bool,
     quiet: bool,
     /// Queued files not yet final: their path and group.
-    queued: HashMap<FileId, (PathBuf, usize)>,
+    queued: HashMap<FileId, (std::sync::Arc<std::path::Path>, usize)>,
     ready: BTreeMap<FileId, Ready>,
     next: FileId,
     groups: BTreeMap<usize, GroupStats>,
@@ -240,7 +240,7 @@ impl Reporter {
 
     fn take_path(&mut self, id: FileId) -> (PathBuf, Option<usize>) {
         match self.queued.remove(&id) {
-            Some((p, g)) => (p, Some(g)),
+            Some((p, g)) => (p.to_path_buf(), Some(g)),
             None => (PathBuf::new(), None),
         }
     }

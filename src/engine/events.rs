@@ -40,10 +40,11 @@ pub enum Event {
         /// The file's id.
         id: FileId,
         /// The file, as named by the input (for verify: as written in the manifest).
-        path: PathBuf,
+        /// Shared with the walker's task (and, for the window's rows, with the row).
+        path: std::sync::Arc<std::path::Path>,
         /// Where it is read from: `path`, except for verify, where a relative name is
         /// resolved against the manifest's folder.
-        open: PathBuf,
+        open: std::sync::Arc<std::path::Path>,
         /// Its size in bytes, 0 if unknown.
         size: u64,
         /// Index of the input (or manifest) it came from.

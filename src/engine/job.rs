@@ -3,7 +3,7 @@
 //! start, steer, watch, join or detach it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -20,7 +20,7 @@ use crate::error::Error;
 pub type Wake = Box<dyn Fn() + Send + Sync>;
 
 pub(crate) struct Slot {
-    pub(super) busy: Mutex<Option<(FileId, PathBuf, Instant)>>,
+    pub(super) busy: Mutex<Option<(FileId, Arc<Path>, Instant)>>,
     /// Bytes done of the slot's current file.
     pub(super) file_bytes: AtomicU64,
     /// The current file's id plus one; 0 when idle.
@@ -158,7 +158,7 @@ impl Shared {
                     worker,
                     listing: false,
                     id: *id,
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     elapsed: now - *since,
                 })
             })

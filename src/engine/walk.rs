@@ -35,8 +35,8 @@ pub const TASKS_AHEAD: usize = 16_384;
 /// One file for a worker.
 pub(crate) struct Task {
     pub id: FileId,
-    /// Where to open it.
-    pub path: PathBuf,
+    /// Where to open it (the path its `Queued` event carries, shared).
+    pub path: Arc<Path>,
     /// For verify: the algorithm and expected digest.
     pub check: Option<Expected>,
     /// Read as a stream (standard input, a fifo, a device), not as a regular file.
@@ -47,7 +47,7 @@ pub(crate) struct Task {
 
 /// A file found, before it has an id.
 struct Found {
-    open: PathBuf,
+    open: Arc<Path>,
     /// Its path below the input's parent folder, for outputs that mirror the input tree.
     rel: PathBuf,
     size: u64,
@@ -94,7 +94,7 @@ pub(super) fn run(sh: &Shared, inputs: Vec<Arc<Path>>, tx: Sender<Task>, rx: &Re
     // Each input is let go once listed, and their list when the walk ends: a job of a
     // million rows does not hold the list to its end.
     for (group, input) in inputs.into_iter().enumerate() {
-        let input: &Path = &input;
+        let input = &input;
         if sh.token.is_cancelled() {
             break;
         }
@@ -111,7 +111,7 @@ pub(super) fn run(sh: &Shared, inputs: Vec<Arc<Path>>, tx: Sender<Task>, rx: &Re
         }));
         if let Err(payload) = listed {
             let e = Error::invalid(
-                input,
+                &**input,
                 format!(
                     "internal error while listing: {}",
                     super::panic_message(&*payload)
@@ -156,12 +156,12 @@ impl Walker<'_> {
         id
     }
 
-    fn announce(&mut self, path: &Path, open: &Path, size: u64, group: usize) -> FileId {
+    fn announce(&mut self, path: &Arc<Path>, open: &Arc<Path>, size: u64, group: usize) -> FileId {
         let id = self.new_id();
         self.sh.emit(Event::Queued {
             id,
-            path: path.to_path_buf(),
-            open: open.to_path_buf(),
+            path: Arc::clone(path),
+            open: Arc::clone(open),
             size,
             group,
         });
@@ -169,7 +169,8 @@ impl Walker<'_> {
     }
 
     fn fail(&mut self, group: usize, path: &Path, error: Error) {
-        let id = self.announce(path, path, 0, group);
+        let path: Arc<Path> = Arc::from(path);
+        let id = self.announce(&path, &path, 0, group);
         self.sh.finish_file(Event::Failed { id, error });
     }
 
@@ -205,7 +206,7 @@ impl Walker<'_> {
 
     /// Announces a file shown as `shown` and queues it for a worker. A file whose output
     /// another input of this job already writes fails here instead.
-    fn queue(&mut self, group: usize, shown: &Path, found: Found) {
+    fn queue(&mut self, group: usize, shown: &Arc<Path>, found: Found) {
         let dest = match super::worker::output_path(&self.sh.op, &found.open, &found.rel) {
             Ok(d) => d,
             Err(e) => return self.fail(group, shown, e),
@@ -216,7 +217,7 @@ impl Walker<'_> {
         if let Some(d) = dest.as_ref().filter(|_| self.sh.input_count > 1) {
             if let Some(first) = self.outputs.get(d) {
                 let e = Error::invalid(
-                    shown,
+                    &**shown,
                     format!(
                         "not written: {} is already the output of {} in this job",
                         d.display(),
@@ -246,6 +247,15 @@ impl Walker<'_> {
         }
     }
 
+    /// Whether the operation writes an output per file (named by the file's path below
+    /// its input's folder).
+    fn makes_outputs(&self) -> bool {
+        matches!(
+            self.sh.op,
+            Operation::Copy { .. } | Operation::Compress { .. } | Operation::Decompress { .. }
+        )
+    }
+
     /// Whether the operation reads standard input, fifos and devices named explicitly:
     /// only checksums do; writing a `.zst` or a copy of one is refused, loudly.
     fn reads_streams(&self) -> bool {
@@ -271,19 +281,19 @@ impl Walker<'_> {
         }
     }
 
-    fn input(&mut self, group: usize, input: &Path) {
+    fn input(&mut self, group: usize, input: &Arc<Path>) {
         if is_stdin(input) {
             if self.reads_streams() {
                 self.queue(group, input, stream_found(input));
             } else {
-                let e = Error::invalid(input, "standard input is read by hash and verify only");
+                let e = Error::invalid(&**input, "standard input is read by hash and verify only");
                 self.fail(group, input, e);
             }
             return;
         }
         // Links named as inputs are followed, as every file tool does.
         match fs::metadata(input) {
-            Err(e) => self.fail(group, input, Error::io(input, "open", e)),
+            Err(e) => self.fail(group, input, Error::io(&**input, "open", e)),
             Ok(m) if m.is_dir() => {
                 if let Err(e) = self.not_into_itself(input) {
                     return self.fail(group, input, e);
@@ -302,7 +312,7 @@ impl Walker<'_> {
                         None => input.file_name().map(PathBuf::from).unwrap_or_default(),
                     };
                     let found = Found {
-                        open: input.to_path_buf(),
+                        open: Arc::clone(input),
                         rel,
                         size: m.len(),
                         check: None,
@@ -313,14 +323,14 @@ impl Walker<'_> {
                 // Listed from a folder by a front end: a skip, as in the engine's own walk.
                 Err(note) if self.sh.listed => self.skip(group, input, note),
                 // Named explicitly, so refusing it is an error, not a quiet skip.
-                Err(note) => self.fail(group, input, Error::invalid(input, note)),
+                Err(note) => self.fail(group, input, Error::invalid(&**input, note)),
             },
             // A fifo, a device or a pipe named explicitly is read, as coreutils reads it.
             Ok(_) if self.reads_streams() => self.queue(group, input, stream_found(input)),
             // Named explicitly, so refusing it is an error, not a quiet skip.
             Ok(m) => {
                 let note = special_note(&m.file_type()).trim_end_matches(", skipped");
-                self.fail(group, input, Error::invalid(input, note));
+                self.fail(group, input, Error::invalid(&**input, note));
             }
         }
     }
@@ -330,12 +340,12 @@ impl Walker<'_> {
     fn url(
         &mut self,
         group: usize,
-        input: &Path,
+        input: &Arc<Path>,
         checks: &[Option<(crate::ops::hash::Algo, String)>],
     ) {
-        if let Some(first) = self.outputs.get(input) {
+        if let Some(first) = self.outputs.get(&**input) {
             let e = Error::invalid(
-                input,
+                &**input,
                 format!(
                     "not downloaded: the same URL is already item {first} of this job",
                     first = first.display()
@@ -355,7 +365,7 @@ impl Walker<'_> {
                 guess: None,
             });
         let found = Found {
-            open: input.to_path_buf(),
+            open: Arc::clone(input),
             rel: PathBuf::new(),
             size: 0,
             check,
@@ -397,9 +407,15 @@ impl Walker<'_> {
                 Entry::Folder(dir) => self.listing(&dir),
                 Entry::File { path, size } => match self.wanted(&path) {
                     Ok(()) => {
+                        // Only an operation that writes outputs names them by this.
+                        let rel = if self.makes_outputs() {
+                            path.strip_prefix(base).unwrap_or(&path).to_path_buf()
+                        } else {
+                            PathBuf::new()
+                        };
                         let found = Found {
-                            open: path.clone(),
-                            rel: path.strip_prefix(base).unwrap_or(&path).to_path_buf(),
+                            open: Arc::clone(&path),
+                            rel,
                             size,
                             check: None,
                             stream: false,
@@ -470,22 +486,22 @@ impl Walker<'_> {
                 rel: e.path.clone(),
                 size: meta.as_ref().map_or(0, |m| m.len()),
                 stream: is_stdin(&resolved) || meta.as_ref().is_some_and(is_stream),
-                open: resolved,
+                open: Arc::from(resolved),
                 check: Some(Expected {
                     algo: e.algo,
                     hex: e.hex,
                     guess: e.ambiguous.then(|| Arc::clone(&guess)),
                 }),
             };
-            self.queue(group, &e.path, found);
+            self.queue(group, &Arc::from(e.path), found);
         }
     }
 }
 
 /// What the walker knows of a stream input: nothing of its size.
-fn stream_found(input: &Path) -> Found {
+fn stream_found(input: &Arc<Path>) -> Found {
     Found {
-        open: input.to_path_buf(),
+        open: Arc::clone(input),
         rel: input.file_name().map(PathBuf::from).unwrap_or_default(),
         size: 0,
         check: None,

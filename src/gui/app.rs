@@ -84,7 +84,7 @@ enum ToSave {
 /// Bytes in a MiB: the window shows sizes and speeds in binary units, and its throttle too.
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// What `ripcord gui --op/--daemon/--throttle` changed for this launch only.
+/// What `ripcord gui --op/--daemon/--throttle/--keep-partial` changed for this launch only.
 struct OneOff {
     /// The settings as remembered from the last session.
     remembered: Settings,
@@ -102,6 +102,9 @@ impl RipcordApp {
         }
         if args.daemon {
             settings.daemon = true;
+        }
+        if args.keep_partial {
+            settings.download.keep_partial = true;
         }
         if let Some(rate) = args.throttle {
             settings.throttle_on = true;
@@ -161,7 +164,7 @@ impl RipcordApp {
 
     /// The settings to remember for the next launch: the current ones, except where a
     /// launch flag set a value the person has not changed since (`--throttle`, `--daemon`,
-    /// `--op` apply to one launch only).
+    /// `--op`, `--keep-partial` apply to one launch only).
     pub fn settings_to_remember(&self) -> Settings {
         let (was, flagged) = (&self.one_off.remembered, &self.one_off.launched);
         let mut s = self.settings.clone();
@@ -170,6 +173,9 @@ impl RipcordApp {
         }
         if s.daemon == flagged.daemon {
             s.daemon = was.daemon;
+        }
+        if s.download.keep_partial == flagged.download.keep_partial {
+            s.download.keep_partial = was.download.keep_partial;
         }
         if (s.throttle_on, s.throttle_mb_s) == (flagged.throttle_on, flagged.throttle_mb_s) {
             s.throttle_on = was.throttle_on;
@@ -346,6 +352,7 @@ impl RipcordApp {
                 can_save: self.can_save_manifest(),
                 failed: tally.failed,
                 remaining: tally.failed + tally.cancelled + tally.waiting,
+                rows: self.rows.len(),
             };
             toolbar::show(ui, &st, &mut actions);
             ui.separator();

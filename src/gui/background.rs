@@ -23,7 +23,7 @@ const BATCHES_IN_FLIGHT: usize = 16;
 
 /// A file found by listing: its path, size, and the base folder it was found under (shared
 /// by every file of that folder).
-pub type Found = (PathBuf, u64, Option<Arc<Path>>);
+pub type Found = (Arc<Path>, u64, Option<Arc<Path>>);
 
 /// What a dialog was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,11 +268,8 @@ struct Lister<'a> {
 }
 
 impl Lister<'_> {
-    fn push(&mut self, (mut path, size, base): Found) {
-        // A joined path keeps the spare room its growth left; a row holds its path for the
-        // window's life, and a million rows hold a million of them.
-        path.shrink_to_fit();
-        self.batch.push((path, size, base));
+    fn push(&mut self, found: Found) {
+        self.batch.push(found);
         // Relaxed: a display counter, read by the UI thread for the "Listing…" line.
         self.found.fetch_add(1, Ordering::Relaxed);
         if self.batch.len() >= LIST_BATCH_FILES {
@@ -310,7 +307,7 @@ impl Lister<'_> {
             }
         };
         if !meta.is_dir() {
-            return self.push((root.to_path_buf(), meta.len(), None));
+            return self.push((Arc::from(root), meta.len(), None));
         }
         let base: Option<Arc<Path>> = root.parent().map(Arc::from);
         for entry in Walk::new(root, self.token, crate::walk::Options::default()) {

@@ -103,6 +103,8 @@ pub struct Launch {
     pub op: Option<crate::ops::kind::OpKind>,
     /// Tick "Daemon mode".
     pub daemon: bool,
+    /// Tick "Keep partial" (downloads).
+    pub keep_partial: bool,
     /// Start the job at once.
     pub start: bool,
     /// Turn the throttle on at this total rate, in bytes per second.

@@ -199,7 +199,12 @@ pub fn show(
     }
     let row_step = ROW_HEIGHT + ui.spacing().item_spacing.y;
     let page_rows = ((ui.available_height() - HEADER_HEIGHT) / row_step).floor() as usize;
-    view.keys(ui, rows, page_rows.saturating_sub(1));
+    // Enter on a row does what its own button does: Resume, for a download that stopped.
+    if let Some(i) = view.keys(ui, rows, page_rows.saturating_sub(1))
+        && rows.get(i).is_some_and(super::download::offers_resume)
+    {
+        actions.push(Action::Resume(i));
+    }
     let list_width = ui.available_width();
     let spacing = ui.spacing().item_spacing.x;
     let mut builder = TableBuilder::new(ui)

@@ -18,6 +18,8 @@ pub struct ToolbarState {
     pub failed: usize,
     /// Rows failed, cancelled or never started (for "Run remaining").
     pub remaining: usize,
+    /// All rows.
+    pub rows: usize,
 }
 
 /// Draws the toolbar; returns what was clicked.
@@ -81,8 +83,10 @@ pub fn show(ui: &mut Ui, st: &ToolbarState, actions: &mut Vec<Action>) {
             {
                 actions.push(Action::RetryFailed);
             }
+            // Offered once some rows are done: when every row remains it is Start.
             if st.remaining > 0
                 && st.remaining != st.failed
+                && st.remaining < st.rows
                 && ui
                     .button(format!("Run remaining ({})", st.remaining))
                     .on_hover_text("Run the failed, cancelled and never-started rows")

@@ -206,3 +206,91 @@ fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
         t.elapsed()
     );
 }
+
+/// In the real window: a download cancelled during a stall with Keep partial (a one-off
+/// `--keep-partial`) keeps its bytes; Down then Enter on its row is Resume, which asks the
+/// server for the rest only (`Range`) and completes the file.
+#[test]
+fn real_window_resumes_a_cancelled_download_from_the_keyboard() {
+    use crate::common::wait_exit;
+    use crate::common::x11::{key, launch, xdotool, xvfb};
+    let Some(display) = xvfb() else { return };
+    let srv = Server::start();
+    let body = common::bytes(4 << 20, 6);
+    let mut stalled = Resource::file(body.clone());
+    stalled.stall_at = Some(1 << 20);
+    srv.put("/big.bin", stalled);
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let to = dir.path().display().to_string();
+    let env = [("XDG_DOWNLOAD_DIR", to.as_str())];
+    let url = srv.url("/big.bin");
+    let (mut child, win) = launch(
+        &display,
+        home.path(),
+        &["--keep-partial", "--start", "--", &url],
+        &env,
+    );
+    // The first MiB arrives; then the server says nothing.
+    let part_len = || {
+        common::entries(dir.path())
+            .iter()
+            .filter(|n| n.ends_with(".part"))
+            .filter_map(|n| std::fs::metadata(dir.path().join(n)).ok())
+            .map(|m| m.len())
+            .max()
+    };
+    let end = Instant::now() + WAIT;
+    while part_len() != Some(1 << 20) {
+        assert!(
+            Instant::now() < end,
+            "the first MiB never arrived: {:?}",
+            part_len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    key(&display, &win, "Escape");
+    // Cancelled: the title loses its progress, and the partial stays.
+    let end = Instant::now() + WAIT;
+    while xdotool(&display.name, &["getwindowname", &win]) != "Ripcord" {
+        assert!(Instant::now() < end, "Esc did not cancel");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(part_len(), Some(1 << 20), "the partial was not kept");
+    assert!(!dir.path().join("big.bin").exists());
+    // The server answers whole from now on; Resume must ask for the rest only.
+    srv.edit("/big.bin", |r| r.stall_at = None);
+    key(&display, &win, "Down");
+    key(&display, &win, "Return");
+    let end = Instant::now() + WAIT;
+    while std::fs::read(dir.path().join("big.bin")).ok().as_deref() != Some(&body[..]) {
+        assert!(
+            Instant::now() < end,
+            "Resume did not finish the file (title {:?})",
+            xdotool(&display.name, &["getwindowname", &win])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let asked: Vec<Option<String>> = srv
+        .requests_for("/big.bin")
+        .iter()
+        .map(|r| r.headers.get("range").cloned())
+        .collect();
+    assert_eq!(
+        asked,
+        vec![None, Some(format!("bytes={}-", 1 << 20))],
+        "one whole request, then one for the rest"
+    );
+    assert!(
+        !common::entries(dir.path())
+            .iter()
+            .any(|n| n.starts_with(".ripcord-dl-")),
+        "the partial and its sidecar are gone"
+    );
+    key(&display, &win, "ctrl+q");
+    assert!(
+        wait_exit(&mut child, WAIT)
+            .expect("did not close")
+            .success()
+    );
+}

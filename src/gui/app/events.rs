@@ -1,6 +1,7 @@
 //! Reading the engine's events and progress into the rows, once per frame.
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::RipcordApp;
@@ -20,7 +21,7 @@ impl RipcordApp {
     /// The row an announced file goes to: its input's row when the path is that row's
     /// (every operation but verify lists files one by one), else a new row (a verify
     /// entry, tagged with its manifest; a file of an input that became a folder).
-    fn row_for(&mut self, group: usize, open: PathBuf, size: u64) -> Option<usize> {
+    fn row_for(&mut self, group: usize, open: Arc<Path>, size: u64) -> Option<usize> {
         let run = self.run.as_ref()?;
         if run.op == OpKind::Verify {
             let origin = run.manifests.get(group).cloned();
@@ -51,7 +52,7 @@ impl RipcordApp {
         }
     }
 
-    fn announce(&mut self, id: usize, group: usize, open: PathBuf, size: u64, state: FileState) {
+    fn announce(&mut self, id: usize, group: usize, open: Arc<Path>, size: u64, state: FileState) {
         if let Some(i) = self.row_for(group, open, size) {
             self.rows.set_state(i, state);
             if let Some(run) = &mut self.run {
@@ -141,7 +142,13 @@ impl RipcordApp {
                 path,
                 note,
                 group,
-            } => self.announce(id, group, path, 0, FileState::Skipped(note.into())),
+            } => self.announce(
+                id,
+                group,
+                Arc::from(path),
+                0,
+                FileState::Skipped(note.into()),
+            ),
             Event::Sized { id, size } => {
                 if let Some(i) = self.run.as_ref().and_then(|r| r.row_of(id)) {
                     self.rows.update(i, |r| r.size = size);

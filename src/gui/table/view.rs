@@ -108,20 +108,21 @@ impl TableView {
 
     /// Moves the cursor and toggles marks from the keyboard. Never while a text field has the
     /// keyboard, so typing a path never moves the list. An arrow key takes the keyboard from
-    /// a focused button (egui would move focus among buttons); Space stays the button's.
-    pub(super) fn keys(&mut self, ui: &Ui, rows: &mut [Row], page_rows: usize) {
+    /// a focused button (egui would move focus among buttons); Space and Enter stay the
+    /// button's. Returns the cursor's row when Enter asks for its own action (Resume).
+    pub(super) fn keys(&mut self, ui: &Ui, rows: &mut [Row], page_rows: usize) -> Option<usize> {
         let ctx = ui.ctx();
         if ctx.text_edit_focused() {
-            return;
+            return None;
         }
         let focused = ctx.memory(|m| m.focused());
         let n = self.order.len();
         if n == 0 {
-            return;
+            return None;
         }
         let last = n - 1;
         let page = page_rows.max(1);
-        let (mut moved, mut toggle) = (None, false);
+        let (mut moved, mut toggle, mut enter) = (None, false, false);
         ctx.input_mut(|i| {
             let cur = self.cursor;
             let step = |back: bool, by: usize| match (cur, back) {
@@ -148,6 +149,9 @@ impl TableView {
                 moved = Some((last, Some(Align::BOTTOM)));
             }
             toggle = focused.is_none() && i.consume_key(Modifiers::NONE, Key::Space);
+            enter = focused.is_none()
+                && self.cursor.is_some()
+                && i.consume_key(Modifiers::NONE, Key::Enter);
         });
         if let Some((pos, align)) = moved {
             if let Some(id) = focused {
@@ -159,6 +163,7 @@ impl TableView {
         if toggle && let Some(r) = self.cursor_row().and_then(|i| rows.get_mut(i)) {
             r.selected = !r.selected;
         }
+        enter.then(|| self.cursor_row()).flatten()
     }
 }
 
