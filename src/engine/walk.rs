@@ -32,6 +32,13 @@ use crate::walk::{Entry, Walk, special_note};
 /// MB. The totals shown then grow as the walk goes on instead of being known from the start.
 pub const TASKS_AHEAD: usize = 16_384;
 
+/// The walker's first sleep when the task queue is full; doubled while it stays full, up to
+/// [`ROOM_NAP_LONGEST`]. Two workers take about a file in 5 µs at their fastest, so a full
+/// queue of [`TASKS_AHEAD`] (80 ms of work then) outlasts the longest sleep five times over.
+const ROOM_NAP_FIRST: std::time::Duration = std::time::Duration::from_millis(1);
+/// The walker's longest sleep on a full queue (a paused job wakes it 60 times a second).
+const ROOM_NAP_LONGEST: std::time::Duration = std::time::Duration::from_millis(16);
+
 /// One file for a worker.
 pub(crate) struct Task {
     pub id: FileId,
@@ -186,21 +193,28 @@ impl Walker<'_> {
 
     /// Queues `t` for the workers, waiting while [`TASKS_AHEAD`] wait already; a cancel
     /// meanwhile ends the file here (it was announced, so it gets its final event).
+    ///
+    /// The wait is a sleep on the job's token, not a wait in the channel: a walker parked in
+    /// a full channel is woken by every file a worker takes (a futex call each side, and
+    /// spinning before it, for every file of a million), where a sleep lets the workers
+    /// take a few hundred first. Longer sleeps while the queue stays full (a paused job);
+    /// a cancel ends any of them at once.
     fn send_now(&self, t: Task) {
         let id = t.id;
-        // The receiver lives in `Shared`-owning workers and in `run`; it cannot be gone while
-        // the walker runs, so a failed send only means the job is over.
-        let t = match self.tx.try_send(t) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
-            Err(TrySendError::Full(t)) => t,
-        };
-        let cancelled = self.sh.token.cancelled_channel();
-        crossbeam_channel::select! {
-            send(self.tx, t) -> _ => {}
-            recv(cancelled) -> _ => {
-                let reason = self.sh.token.reason().unwrap_or(crate::cancel::Reason::Shutdown);
-                self.sh.finish_file(Event::Cancelled { id, reason });
+        let mut t = t;
+        let mut nap = ROOM_NAP_FIRST;
+        loop {
+            // The receiver lives in `Shared`-owning workers and in `run`; it cannot be gone
+            // while the walker runs, so a failed send only means the job is over.
+            match self.tx.try_send(t) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => t = back,
             }
+            if let Err(crate::cancel::Cancelled(reason)) = self.sh.token.wait_timeout(nap) {
+                self.sh.finish_file(Event::Cancelled { id, reason });
+                return;
+            }
+            nap = (nap * 2).min(ROOM_NAP_LONGEST);
         }
     }
 
