@@ -230,6 +230,26 @@ fn interrupt_after(dir: &Path, args: &[&str], at_least: u64, sig: &str) -> Optio
     child.finish(WAIT).status.code()
 }
 
+/// Serves `res` at `path`, silent after its first MiB, and runs `download --to out ARGS
+/// URL` until that MiB is in, then interrupts it (Ctrl-C, exit 130): the folder and the URL.
+fn stalled_then_interrupted(
+    srv: &Server,
+    path: &str,
+    mut res: Resource,
+    args: &[&str],
+) -> (tempfile::TempDir, String) {
+    res.stall_at = Some(MIB);
+    srv.put(path, res);
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url(path);
+    let mut all = vec!["--to", "out"];
+    all.extend_from_slice(args);
+    all.push(&url);
+    let code = interrupt_after(dir.path(), &all, MIB as u64, "INT");
+    assert_eq!(code, Some(130));
+    (dir, url)
+}
+
 fn range_requests(srv: &Server, path: &str) -> Vec<(String, Option<String>)> {
     srv.requests_for(path)
         .into_iter()
@@ -245,18 +265,12 @@ fn range_requests(srv: &Server, path: &str) -> Vec<(String, Option<String>)> {
 fn resume_after_a_cancel_with_keep_partial_asks_for_the_rest() {
     let srv = Server::start();
     let body = bytes(3 * MIB, 4);
-    let mut res = Resource::file(body.clone());
-    res.stall_at = Some(MIB);
-    srv.put("/r.bin", res);
-    let dir = tempfile::tempdir().unwrap();
-    let url = srv.url("/r.bin");
-    let code = interrupt_after(
-        dir.path(),
-        &["--to", "out", "--keep-partial", &url],
-        MIB as u64,
-        "INT",
+    let (dir, url) = stalled_then_interrupted(
+        &srv,
+        "/r.bin",
+        Resource::file(body.clone()),
+        &["--keep-partial"],
     );
-    assert_eq!(code, Some(130));
     let out = dir.path().join("out");
     assert!(visible(&out).is_empty(), "{:?}", entries(&out));
     assert_eq!(
@@ -280,13 +294,7 @@ fn resume_after_a_cancel_with_keep_partial_asks_for_the_rest() {
 fn a_cancel_without_keep_partial_leaves_nothing_and_the_next_run_starts_over() {
     let srv = Server::start();
     let body = bytes(2 * MIB, 5);
-    let mut res = Resource::file(body.clone());
-    res.stall_at = Some(MIB);
-    srv.put("/n.bin", res);
-    let dir = tempfile::tempdir().unwrap();
-    let url = srv.url("/n.bin");
-    let code = interrupt_after(dir.path(), &["--to", "out", &url], MIB as u64, "INT");
-    assert_eq!(code, Some(130));
+    let (dir, url) = stalled_then_interrupted(&srv, "/n.bin", Resource::file(body.clone()), &[]);
     assert!(entries(&dir.path().join("out")).is_empty());
     srv.edit("/n.bin", |r| r.stall_at = None);
     let o = download(dir.path(), &["--to", "out", "--resume", &url]);
@@ -322,18 +330,8 @@ fn a_changed_etag_restarts_from_zero() {
     let srv = Server::start();
     let old = bytes(2 * MIB, 7);
     let new = bytes(2 * MIB, 8);
-    let mut res = Resource::file(old);
-    res.stall_at = Some(MIB);
-    srv.put("/e.bin", res);
-    let dir = tempfile::tempdir().unwrap();
-    let url = srv.url("/e.bin");
-    let code = interrupt_after(
-        dir.path(),
-        &["--to", "out", "--keep-partial", &url],
-        MIB as u64,
-        "INT",
-    );
-    assert_eq!(code, Some(130));
+    let (dir, url) =
+        stalled_then_interrupted(&srv, "/e.bin", Resource::file(old), &["--keep-partial"]);
     srv.put(
         "/e.bin",
         Resource {
@@ -357,17 +355,7 @@ fn a_server_ignoring_ranges_restarts_cleanly() {
     let body = bytes(2 * MIB, 9);
     let mut res = Resource::file(body.clone());
     res.ranges = false;
-    res.stall_at = Some(MIB);
-    srv.put("/i.bin", res);
-    let dir = tempfile::tempdir().unwrap();
-    let url = srv.url("/i.bin");
-    let code = interrupt_after(
-        dir.path(),
-        &["--to", "out", "--keep-partial", &url],
-        MIB as u64,
-        "INT",
-    );
-    assert_eq!(code, Some(130));
+    let (dir, url) = stalled_then_interrupted(&srv, "/i.bin", res, &["--keep-partial"]);
     srv.edit("/i.bin", |r| r.stall_at = None);
     let o = download(dir.path(), &["--to", "out", "--resume", &url]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

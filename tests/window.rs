@@ -411,12 +411,7 @@ fn dropped_and_pasted_paths_are_listed_once() {
     for _ in 0..5 {
         h.step();
     }
-    let listed: Vec<PathBuf> = h
-        .state()
-        .rows
-        .iter()
-        .map(|r| r.path.to_path_buf())
-        .collect();
+    let listed = row_paths(h.state());
     let mut want = inside;
     want.extend(loose);
     assert_eq!(listed, want);
@@ -477,6 +472,11 @@ fn launch_flags_are_not_remembered() {
     let kept = app.settings_to_remember();
     assert!(kept.throttle_on && kept.throttle_mb_s == 42.0);
     assert_eq!((kept.daemon, kept.op), (before.daemon, before.op));
+}
+
+/// The rows' paths, in list order.
+fn row_paths(app: &RipcordApp) -> Vec<PathBuf> {
+    app.rows.iter().map(|r| r.path.to_path_buf()).collect()
 }
 
 /// Steps until no job runs and every row has ended (after one step, so that a click just
@@ -653,12 +653,7 @@ fn verify_retry_failed_checks_only_the_failed_entries() {
     let mut h = harness(settings, vec![manifest]);
     h.get_by_label("Start").click();
     step_until_finished(&mut h);
-    let order: Vec<PathBuf> = h
-        .state()
-        .rows
-        .iter()
-        .map(|r| r.path.to_path_buf())
-        .collect();
+    let order = row_paths(h.state());
     assert!(matches!(h.state().rows[1].state, FileState::Failed(_)));
     // Mended; and file 2 spoiled, which a check of it would now find.
     std::fs::write(&paths[1], &good).unwrap();
@@ -911,6 +906,17 @@ fn harness_at(
     h
 }
 
+/// A wide window listing `n` files of `len` bytes in `dir`, set to hash them at `mb_s`
+/// MiB/s, so that a test can act while the job runs.
+fn slow_hash(dir: &Path, n: usize, len: usize, mb_s: f32) -> Harness<'static, RipcordApp> {
+    let paths = files(dir, n, len);
+    harness_at(
+        egui::vec2(1100.0, 700.0),
+        throttled(OpKind::Hash, mb_s),
+        paths,
+    )
+}
+
 /// Files named `name`, each `len` bytes long.
 fn named(dir: &Path, names: &[(&str, usize)]) -> Vec<PathBuf> {
     names
@@ -959,12 +965,7 @@ fn sorting_by_size_changes_the_view_not_the_rows() {
         Settings::default(),
         paths.clone(),
     );
-    let listed: Vec<PathBuf> = h
-        .state()
-        .rows
-        .iter()
-        .map(|r| r.path.to_path_buf())
-        .collect();
+    let listed = row_paths(h.state());
     let y = |h: &Harness<'_, RipcordApp>, p: &Path| {
         h.get_by_label(&p.display().to_string()).rect().min.y
     };
@@ -983,12 +984,7 @@ fn sorting_by_size_changes_the_view_not_the_rows() {
         vec![1000, 2000, 3000],
         "shown smallest first"
     );
-    let after: Vec<PathBuf> = h
-        .state()
-        .rows
-        .iter()
-        .map(|r| r.path.to_path_buf())
-        .collect();
+    let after = row_paths(h.state());
     assert_eq!(after, listed, "the rows themselves keep their order");
     // Again: largest first.
     h.get_by_label("Size").click();
@@ -1065,12 +1061,7 @@ fn the_theme_choice_is_remembered() {
 #[test]
 fn the_title_shows_progress_while_a_job_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = files(dir.path(), 2, 4 << 20);
-    let mut h = harness_at(
-        egui::vec2(1100.0, 700.0),
-        throttled(OpKind::Hash, 8.0),
-        paths,
-    );
+    let mut h = slow_hash(dir.path(), 2, 4 << 20, 8.0);
     assert_eq!(
         ripcord::gui::look::shown_title(&h.ctx).as_deref(),
         Some("Ripcord")
@@ -1146,12 +1137,7 @@ fn a_short_window_folds_the_options_and_keeps_the_list() {
 #[test]
 fn rows_can_be_marked_while_a_job_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = files(dir.path(), 3, 4 << 20);
-    let mut h = harness_at(
-        egui::vec2(1100.0, 700.0),
-        throttled(OpKind::Hash, 4.0),
-        paths,
-    );
+    let mut h = slow_hash(dir.path(), 3, 4 << 20, 4.0);
     h.get_by_label("Start").click();
     step_until(&mut h, "running", |a| a.is_running());
     let last = h.state().rows[2].path.display().to_string();
@@ -1178,12 +1164,7 @@ fn rows_can_be_marked_while_a_job_runs() {
 #[test]
 fn a_click_acts_on_what_was_under_the_pointer_when_pressed() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = files(dir.path(), 1, 3 << 20);
-    let mut h = harness_at(
-        egui::vec2(1100.0, 700.0),
-        throttled(OpKind::Hash, 6.0),
-        paths,
-    );
+    let mut h = slow_hash(dir.path(), 1, 3 << 20, 6.0);
     h.get_by_label("Start").click();
     step_until_shown(&mut h, "Skip");
     let at = h.get_by_label("Skip").rect().center();

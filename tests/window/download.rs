@@ -14,6 +14,7 @@ use ripcord::gui::RipcordApp;
 use ripcord::gui::model::{FileState, Settings};
 use ripcord::ops::kind::OpKind;
 
+use super::row_paths;
 use crate::common::http::{Resource, Server};
 use crate::common::{self, WAIT};
 
@@ -64,12 +65,7 @@ fn add_url_makes_download_rows_and_they_download() {
         &format!("{}\n{}", srv.url("/a.bin"), srv.url("/b.bin")),
     );
     assert_eq!(h.state().settings.op, OpKind::Download);
-    let rows: Vec<PathBuf> = h
-        .state()
-        .rows
-        .iter()
-        .map(|r| r.path.to_path_buf())
-        .collect();
+    let rows = row_paths(h.state());
     assert_eq!(
         rows,
         vec![
@@ -144,7 +140,7 @@ fn a_cancelled_download_offers_resume_and_resume_finishes_it() {
 #[test]
 fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
     use crate::common::wait_exit;
-    use crate::common::x11::{key, launch, xvfb};
+    use crate::common::x11::{key, xvfb};
     let Some(display) = xvfb() else { return };
     let srv = Server::start();
     let body = common::bytes(200_000, 4);
@@ -152,12 +148,9 @@ fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
     let mut stalled = Resource::file(common::bytes(4 << 20, 5));
     stalled.stall_at = Some(1 << 20);
     srv.put("/stall.bin", stalled);
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let to = dir.path().display().to_string();
-    let env = [("XDG_DOWNLOAD_DIR", to.as_str())];
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ok = srv.url("/ok.bin");
-    let (mut child, win) = launch(&display, home.path(), &["--start", "--", &ok], &env);
+    let (mut child, win) = launch_into(&display, &dir, &home, &["--start", "--", &ok]);
     let end = Instant::now() + WAIT;
     while std::fs::read(dir.path().join("ok.bin")).ok().as_deref() != Some(&body[..]) {
         assert!(Instant::now() < end, "the window did not download");
@@ -171,7 +164,7 @@ fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
     );
 
     let stall = srv.url("/stall.bin");
-    let (mut child, win) = launch(&display, home.path(), &["--start", "--", &stall], &env);
+    let (mut child, win) = launch_into(&display, &dir, &home, &["--start", "--", &stall]);
     let end = Instant::now() + WAIT;
     while srv.requests_for("/stall.bin").is_empty() {
         assert!(Instant::now() < end, "no request");
@@ -213,24 +206,17 @@ fn real_window_downloads_and_a_stall_does_not_hold_cancel_or_close() {
 #[test]
 fn real_window_resumes_a_cancelled_download_from_the_keyboard() {
     use crate::common::wait_exit;
-    use crate::common::x11::{key, launch, xdotool, xvfb};
+    use crate::common::x11::{key, xdotool, xvfb};
     let Some(display) = xvfb() else { return };
     let srv = Server::start();
     let body = common::bytes(4 << 20, 6);
     let mut stalled = Resource::file(body.clone());
     stalled.stall_at = Some(1 << 20);
     srv.put("/big.bin", stalled);
-    let dir = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let to = dir.path().display().to_string();
-    let env = [("XDG_DOWNLOAD_DIR", to.as_str())];
+    let (dir, home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let url = srv.url("/big.bin");
-    let (mut child, win) = launch(
-        &display,
-        home.path(),
-        &["--keep-partial", "--start", "--", &url],
-        &env,
-    );
+    let args = ["--keep-partial", "--start", "--", &url];
+    let (mut child, win) = launch_into(&display, &dir, &home, &args);
     // The first MiB arrives; then the server says nothing.
     let part_len = || {
         common::entries(dir.path())
@@ -293,4 +279,16 @@ fn real_window_resumes_a_cancelled_download_from_the_keyboard() {
             .expect("did not close")
             .success()
     );
+}
+
+/// Opens the real window with `args`, downloading into `dir` (`XDG_DOWNLOAD_DIR`), its
+/// settings kept in `home`.
+fn launch_into(
+    display: &crate::common::x11::Display,
+    dir: &tempfile::TempDir,
+    home: &tempfile::TempDir,
+    args: &[&str],
+) -> (std::process::Child, String) {
+    let to = dir.path().display().to_string();
+    crate::common::x11::launch(display, home.path(), args, &[("XDG_DOWNLOAD_DIR", &to)])
 }
