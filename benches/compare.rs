@@ -21,6 +21,8 @@ mod common;
 use common::have;
 use common::http;
 
+#[path = "compare/backends.rs"]
+mod backends;
 #[path = "compare/cancel.rs"]
 mod cancel;
 #[path = "compare/download.rs"]
@@ -40,6 +42,7 @@ type Section = fn(&Bench);
 /// The sections, in the order they run; `--only NAME` runs one.
 const SECTIONS: &[(&str, Section)] = &[
     ("tools", tools::section),
+    ("backends", backends::section),
     ("cancel", cancel::section),
     ("million", million::section),
     ("download", download::section),
