@@ -23,6 +23,11 @@ pub struct Options {
     pub follow_symlinks: bool,
     /// A folder (device, inode) never entered: the job's output folder.
     pub avoid: Option<(u64, u64)>,
+    /// Take no `lstat` of a regular file (its folder entry says what it is): files come
+    /// with size 0. For callers that learn sizes when they open the files and show none
+    /// before: the `lstat` looks the name up in the kernel once more, and for a million
+    /// small files that lookup was as costly as the whole rest of a walk.
+    pub skip_sizes: bool,
 }
 
 /// One thing the walk met.
@@ -97,6 +102,9 @@ impl<'t> Walk<'t> {
             Ok(ft) => ft,
             Err(e) => return Some(Entry::Error(Error::io(&*path, "open", e))),
         };
+        if self.opts.skip_sizes && ft.is_file() {
+            return Some(Entry::File { path, size: 0 });
+        }
         let meta = if ft.is_symlink() {
             if !self.opts.follow_symlinks {
                 return Some(Entry::Skipped {
@@ -160,7 +168,7 @@ impl Iterator for Walk<'_> {
             // Reverse, so that the stack pops folders in name order.
             self.stack.extend(self.subdirs.drain(..).rev());
             let dir = self.stack.pop()?;
-            match read_sorted(&dir, self.token) {
+            match read_sorted(&dir, self.token, !self.opts.skip_sizes) {
                 Ok(entries) => self.current = entries.into_iter(),
                 Err(e) => return Some(Entry::Error(Error::io(&*dir, "read folder", e))),
             }
@@ -179,13 +187,13 @@ struct Listed {
 /// Entries per piece of a folder whose `lstat`s are taken on the pool at once.
 const STAT_PIECE: usize = 128;
 
-/// A folder's entries in name order, each file's `lstat` taken ahead. Stops early (with what
-/// it has) on a cancel, checked per entry.
+/// A folder's entries in name order, each file's `lstat` taken ahead (with `stat`). Stops
+/// early (with what it has) on a cancel, checked per entry.
 ///
 /// The `lstat`s are relative to the open folder (`fstatat`, not by the whole path again),
 /// and a big folder's are split over the rayon pool: with a million small files, looking the
 /// names up in the kernel was most of the walk, and it is CPU work that two cores halve.
-fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<Listed>> {
+fn read_sorted(dir: &Path, token: &CancelToken, stat: bool) -> std::io::Result<Vec<Listed>> {
     let mut v = Vec::new();
     let mut scratch = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -208,7 +216,9 @@ fn read_sorted(dir: &Path, token: &CancelToken) -> std::io::Result<Vec<Listed>> 
             .as_encoded_bytes()
             .cmp(b.path.as_os_str().as_encoded_bytes())
     });
-    stat_ahead(&mut v, token);
+    if stat {
+        stat_ahead(&mut v, token);
+    }
     Ok(v)
 }
 
@@ -309,7 +319,7 @@ mod tests {
             r,
             Options {
                 follow_symlinks: true,
-                avoid: None,
+                ..Options::default()
             },
         );
         // The link leads back to the root, already entered: no second walk of it.
@@ -321,11 +331,37 @@ mod tests {
         let avoided = names(
             r,
             Options {
-                follow_symlinks: false,
                 avoid: Some((m.dev(), m.ino())),
+                ..Options::default()
             },
         );
         assert_eq!(avoided, ["D ", "F a 3"]);
+        // Without sizes: the same files, size 0; links, temporaries and fifos as before.
+        let made = std::process::Command::new("mkfifo")
+            .arg(r.join("b/fifo"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let sizeless = names(
+            r,
+            Options {
+                skip_sizes: true,
+                ..Options::default()
+            },
+        );
+        assert_eq!(
+            sizeless,
+            [
+                "D ",
+                "F a 0",
+                "D b",
+                "S b/fifo",
+                "S b/loop",
+                "F b/y 0",
+                "D b/c",
+                "F b/c/z 0"
+            ],
+        );
     }
 
     /// The one-allocation join is `Path::join`.

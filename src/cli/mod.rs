@@ -256,12 +256,20 @@ fn spec_from(op: Operation, inputs: Vec<PathBuf>, c: &Common) -> JobSpec {
     spec.throttle = c.throttle;
     spec.overwrite = c.force;
     spec.follow_symlinks = c.follow_symlinks;
+    // Sizes known before the files are read are for the progress bar and the JSON events;
+    // without either, a walk skips them (see `JobSpec::sizes_upfront`).
+    spec.sizes_upfront = c.json || progress_bar_shown(c);
     spec
+}
+
+/// Whether the command shows a progress bar: not quiet, not JSON, standard error a terminal.
+fn progress_bar_shown(c: &Common) -> bool {
+    !c.quiet && !c.json && std::io::stderr().is_terminal()
 }
 
 /// Reads events until `Finished`, keeping a progress bar (on a terminal) up to date.
 fn drive(job: &Job, reporter: &mut Reporter, common: &Common) -> Summary {
-    let bar = (!common.quiet && !common.json && std::io::stderr().is_terminal()).then(|| {
+    let bar = progress_bar_shown(common).then(|| {
         let style = ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
         )

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(super) overwrite: bool,
     pub(super) follow_symlinks: bool,
     pub(super) listed: bool,
+    /// See [`JobSpec::sizes_upfront`].
+    pub(super) sizes_upfront: bool,
     /// See [`JobSpec::only`].
     pub(super) only: Option<HashSet<PathBuf>>,
     /// How many inputs the job has (the walker owns them, and frees them as it goes).
@@ -203,6 +205,7 @@ impl Job {
             overwrite: spec.overwrite,
             follow_symlinks: spec.follow_symlinks,
             listed: spec.listed,
+            sizes_upfront: spec.sizes_upfront,
             only: spec.only,
             input_count: inputs.len(),
             bases: spec.bases,

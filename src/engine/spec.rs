@@ -151,6 +151,11 @@ pub struct JobSpec {
     /// typed one by one: one the operation has no work for (a `.zst` to compress) is skipped
     /// with a note, as in a folder, instead of failed.
     pub listed: bool,
+    /// Take each file's size while walking folders (the default). Off, a checksum job's
+    /// walker takes no `lstat` of the files it finds: sizes are learnt as the files are
+    /// read, and totals and `Queued` sizes of those files say 0. The command line turns it
+    /// off when nothing shows sizes (no progress bar, no `--json`).
+    pub sizes_upfront: bool,
     /// For verify: check only the entries that open one of these paths (a retry of some
     /// rows); the rest of each manifest is left alone, not announced.
     pub only: Option<std::collections::HashSet<PathBuf>>,
@@ -172,6 +177,7 @@ impl JobSpec {
             follow_symlinks: false,
             overwrite: false,
             listed: false,
+            sizes_upfront: true,
             only: None,
         }
     }

@@ -414,6 +414,8 @@ impl Walker<'_> {
         let opts = crate::walk::Options {
             follow_symlinks: self.sh.follow_symlinks,
             avoid: self.avoid,
+            // Only a checksum reads every file it is given whole, learning its size then.
+            skip_sizes: !self.sh.sizes_upfront && matches!(self.sh.op, Operation::Hash { .. }),
         };
         let token = self.sh.token.clone();
         for entry in Walk::new(root, &token, opts) {
