@@ -355,8 +355,12 @@ pub struct Row {
     /// manifest's folder, so that any operation can open it). Shared with the jobs that
     /// run it, so a million rows are not copied at Start.
     pub path: Arc<Path>,
-    /// Where the row came from: a folder the person added, a manifest, or neither.
-    from: Source,
+    /// Where the row came from: the folder the person added (its parent) or, with
+    /// `from_manifest`, the manifest. One field, not two: a row is never both, and a
+    /// million rows each save the bytes (the flag sits in what was padding).
+    from: Option<Arc<Path>>,
+    /// `from` is the manifest the row is an entry of.
+    from_manifest: bool,
     /// Size in bytes.
     pub size: u64,
     /// State.
@@ -377,7 +381,8 @@ impl Row {
     pub fn new(path: impl Into<Arc<Path>>, size: u64, base: Option<Arc<Path>>) -> Self {
         Row {
             path: path.into(),
-            from: base.map_or(Source::Given, Source::Folder),
+            from: base,
+            from_manifest: false,
             size,
             state: FileState::Ready,
             done_bytes: 0,
@@ -395,36 +400,19 @@ impl Row {
     /// For files found in a folder the person added: that folder's parent, so copies keep
     /// the folder's structure.
     pub fn base(&self) -> Option<&Arc<Path>> {
-        match &self.from {
-            Source::Folder(b) => Some(b),
-            _ => None,
-        }
+        self.from.as_ref().filter(|_| !self.from_manifest)
     }
 
     /// For verify entries: the manifest the row came from (Start again re-reads it).
     pub fn origin(&self) -> Option<&Arc<Path>> {
-        match &self.from {
-            Source::Manifest(m) => Some(m),
-            _ => None,
-        }
+        self.from.as_ref().filter(|_| self.from_manifest)
     }
 
     /// Makes this row an entry of manifest `m` (or of none).
     pub fn set_origin(&mut self, m: Option<Arc<Path>>) {
-        self.from = m.map_or(Source::Given, Source::Manifest);
+        self.from_manifest = m.is_some();
+        self.from = m;
     }
-}
-
-/// Where a row came from. One field, not two: a row is never both a folder's file and a
-/// manifest's entry, and a million rows each save the eight bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
-    /// Added by name, or from a URL.
-    Given,
-    /// Found in a folder; the folder's parent, shared by every row of the folder.
-    Folder(Arc<Path>),
-    /// A verify entry, from this manifest.
-    Manifest(Arc<Path>),
 }
 
 /// Counts over the rows by state, kept up to date as rows change, so that no frame walks a
@@ -698,7 +686,7 @@ mod tests {
         // And a row, of which a million may be listed, stays small.
         assert!(std::mem::size_of::<FileState>() <= 16);
         assert!(
-            std::mem::size_of::<Row>() <= 88,
+            std::mem::size_of::<Row>() <= 80,
             "{}",
             std::mem::size_of::<Row>()
         );

@@ -71,18 +71,14 @@ impl RipcordApp {
         // for at once.
         let started = std::time::Instant::now();
         let mut finished = None;
-        loop {
-            let chunk: Vec<Event> = match self.run.as_ref().and_then(|r| r.job.as_ref()) {
-                Some(job) => job.events().try_iter().take(EVENT_CHUNK).collect(),
-                None => Vec::new(),
-            };
-            if chunk.is_empty() {
-                break;
-            }
-            for ev in chunk {
-                self.apply_event(ev, &mut finished);
-            }
-            if started.elapsed() >= EVENT_BUDGET {
+        // A handle of the receiver of its own (a cheap clone), so that each event is applied
+        // as it is taken: no batch collected and moved again per event.
+        let events = job.events().clone();
+        let mut applied = 0usize;
+        while let Ok(ev) = events.try_recv() {
+            self.apply_event(ev, &mut finished);
+            applied += 1;
+            if applied.is_multiple_of(EVENT_CHUNK) && started.elapsed() >= EVENT_BUDGET {
                 ctx.request_repaint();
                 break;
             }
