@@ -1019,6 +1019,36 @@ fn json_lines(r: &Run) -> Vec<Value> {
         .collect()
 }
 
+/// A walk skips the files' sizes only when nothing shows them: `--json` announces every
+/// file of a folder with its real size.
+#[test]
+fn json_mode_announces_files_found_in_folders_with_their_sizes() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    write_file(&dir.join("d/a.txt"), b"a\n");
+    write_file(&dir.join("d/sub/b.bin"), &bytes(600_000, 4));
+    let r = ripcord(dir, ["hash", "--json", "d"]);
+    r.expect_code(0);
+    let mut sizes: Vec<(String, u64)> = json_lines(&r)
+        .iter()
+        .filter(|e| e["event"] == "queued")
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap_or_default().to_string(),
+                e["size"].as_u64().unwrap_or(u64::MAX),
+            )
+        })
+        .collect();
+    sizes.sort();
+    assert_eq!(
+        sizes,
+        [
+            ("d/a.txt".to_string(), 2),
+            ("d/sub/b.bin".to_string(), 600_000)
+        ]
+    );
+}
+
 #[test]
 fn json_mode_prints_one_event_object_per_line_ending_with_finished() {
     let tmp = tempdir();
