@@ -345,19 +345,23 @@ fn three_files_and_their_sums() -> (tempfile::TempDir, Vec<PathBuf>, PathBuf) {
     (dir, paths, manifest)
 }
 
-#[test]
-fn verify_lists_each_manifest_entry_with_its_result() {
-    let (_dir, paths, manifest) = three_files_and_their_sums();
-    std::fs::write(&paths[1], b"changed").unwrap();
+/// A window set to verify `manifest`, after one run of it to the end.
+fn verified(manifest: PathBuf) -> Harness<'static, RipcordApp> {
     let settings = Settings {
         op: OpKind::Verify,
         ..Settings::default()
     };
     let mut h = harness(settings, vec![manifest]);
     h.get_by_label("Start").click();
-    step_until(&mut h, "finished", |a| {
-        !a.is_running() && a.rows.iter().all(|r| r.state.is_final())
-    });
+    step_until_finished(&mut h);
+    h
+}
+
+#[test]
+fn verify_lists_each_manifest_entry_with_its_result() {
+    let (_dir, paths, manifest) = three_files_and_their_sums();
+    std::fs::write(&paths[1], b"changed").unwrap();
+    let h = verified(manifest);
     let rows = &h.state().rows;
     let results: Vec<_> = rows.iter().map(|r| r.result.as_deref().cloned()).collect();
     use ripcord::gui::model::RowResult::Verified;
@@ -646,13 +650,7 @@ fn verify_retry_failed_checks_only_the_failed_entries() {
     let (_dir, paths, manifest) = three_files_and_their_sums();
     let good = std::fs::read(&paths[1]).unwrap();
     std::fs::write(&paths[1], b"changed").unwrap();
-    let settings = Settings {
-        op: OpKind::Verify,
-        ..Settings::default()
-    };
-    let mut h = harness(settings, vec![manifest]);
-    h.get_by_label("Start").click();
-    step_until_finished(&mut h);
+    let mut h = verified(manifest);
     let order = row_paths(h.state());
     assert!(matches!(h.state().rows[1].state, FileState::Failed(_)));
     // Mended; and file 2 spoiled, which a check of it would now find.

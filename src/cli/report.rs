@@ -243,10 +243,12 @@ impl Reporter {
         self.flush_ready();
     }
 
-    fn take_path(&mut self, id: FileId) -> (PathBuf, Option<usize>) {
+    /// The path and group a file was announced with (the announcement's shared path, not
+    /// a copy: one per file of a million).
+    fn take_path(&mut self, id: FileId) -> (std::sync::Arc<std::path::Path>, Option<usize>) {
         match self.queued.remove(&id) {
-            Some((p, g)) => (p.to_path_buf(), Some(g)),
-            None => (PathBuf::new(), None),
+            Some((p, g)) => (p, Some(g)),
+            None => (std::sync::Arc::from(std::path::Path::new("")), None),
         }
     }
 

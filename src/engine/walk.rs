@@ -118,7 +118,7 @@ pub(super) fn run(sh: &Shared, inputs: Vec<Arc<Path>>, tx: Sender<Task>, rx: &Re
         }));
         if let Err(payload) = listed {
             let e = Error::invalid(
-                &**input,
+                input,
                 format!(
                     "internal error while listing: {}",
                     super::panic_message(&*payload)
@@ -231,7 +231,7 @@ impl Walker<'_> {
         if let Some(d) = dest.as_ref().filter(|_| self.sh.input_count > 1) {
             if let Some(first) = self.outputs.get(d) {
                 let e = Error::invalid(
-                    &**shown,
+                    shown,
                     format!(
                         "not written: {} is already the output of {} in this job",
                         d.display(),
@@ -300,14 +300,14 @@ impl Walker<'_> {
             if self.reads_streams() {
                 self.queue(group, input, stream_found(input));
             } else {
-                let e = Error::invalid(&**input, "standard input is read by hash and verify only");
+                let e = Error::invalid(input, "standard input is read by hash and verify only");
                 self.fail(group, input, e);
             }
             return;
         }
         // Links named as inputs are followed, as every file tool does.
         match fs::metadata(input) {
-            Err(e) => self.fail(group, input, Error::io(&**input, "open", e)),
+            Err(e) => self.fail(group, input, Error::io(input, "open", e)),
             Ok(m) if m.is_dir() => {
                 if let Err(e) = self.not_into_itself(input) {
                     return self.fail(group, input, e);
@@ -337,14 +337,14 @@ impl Walker<'_> {
                 // Listed from a folder by a front end: a skip, as in the engine's own walk.
                 Err(note) if self.sh.listed => self.skip(group, input, note),
                 // Named explicitly, so refusing it is an error, not a quiet skip.
-                Err(note) => self.fail(group, input, Error::invalid(&**input, note)),
+                Err(note) => self.fail(group, input, Error::invalid(input, note)),
             },
             // A fifo, a device or a pipe named explicitly is read, as coreutils reads it.
             Ok(_) if self.reads_streams() => self.queue(group, input, stream_found(input)),
             // Named explicitly, so refusing it is an error, not a quiet skip.
             Ok(m) => {
                 let note = special_note(&m.file_type()).trim_end_matches(", skipped");
-                self.fail(group, input, Error::invalid(&**input, note));
+                self.fail(group, input, Error::invalid(input, note));
             }
         }
     }
@@ -359,7 +359,7 @@ impl Walker<'_> {
     ) {
         if let Some(first) = self.outputs.get(&**input) {
             let e = Error::invalid(
-                &**input,
+                input,
                 format!(
                     "not downloaded: the same URL is already item {first} of this job",
                     first = first.display()
