@@ -90,6 +90,39 @@ fn add_url_makes_download_rows_and_they_download() {
 
 #[test]
 fn a_cancelled_download_offers_resume_and_resume_finishes_it() {
+    cancelled_download_resumes(|h| {
+        h.get_by_label("Resume").click();
+    });
+}
+
+/// Down and Enter typed faster than a frame (one frame's input, as a busy window or XTEST
+/// delivers them) place the cursor on the row and resume it.
+#[test]
+fn down_and_enter_in_one_frame_resume_a_cancelled_download() {
+    cancelled_download_resumes(|h| {
+        assert_eq!(h.state().table.cursor_row(), None);
+        // kittest gives each queued event its own frame; these go into one frame's input.
+        let press = |key, pressed| egui::Event::Key {
+            key,
+            physical_key: None,
+            pressed,
+            repeat: false,
+            modifiers: egui::Modifiers::NONE,
+        };
+        h.input_mut().events.extend([
+            press(egui::Key::ArrowDown, true),
+            press(egui::Key::ArrowDown, false),
+            press(egui::Key::Enter, true),
+            press(egui::Key::Enter, false),
+        ]);
+        h.step();
+        assert_eq!(h.state().table.cursor_row(), Some(0));
+    });
+}
+
+/// Cancels a download stalled after its first MiB, with Keep partial; `resume` then asks
+/// for the rest, which must come with one `Range` request and finish the file.
+fn cancelled_download_resumes(resume: impl FnOnce(&mut Harness<'_, RipcordApp>)) {
     let srv = Server::start();
     let body = common::bytes(2 << 20, 3);
     let mut res = Resource::file(body.clone());
@@ -121,7 +154,7 @@ fn a_cancelled_download_offers_resume_and_resume_finishes_it() {
     assert!(!dir.path().join("r.bin").exists());
     srv.edit("/r.bin", |r| r.stall_at = None);
     h.run();
-    h.get_by_label("Resume").click();
+    resume(&mut h);
     step_until(&mut h, "resumed and done", |a| {
         a.rows.first().is_some_and(|r| r.state == FileState::Done)
     });
@@ -235,10 +268,18 @@ fn real_window_resumes_a_cancelled_download_from_the_keyboard() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // The title shows the running job's progress, so its return to plain "Ripcord" below
+    // means the job has ended.
+    let title = || xdotool(&display.name, &["getwindowname", &win]);
+    let end = Instant::now() + WAIT;
+    while title() == "Ripcord" {
+        assert!(Instant::now() < end, "the title never showed progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     key(&display, &win, "Escape");
     // Cancelled: the title loses its progress, and the partial stays.
     let end = Instant::now() + WAIT;
-    while xdotool(&display.name, &["getwindowname", &win]) != "Ripcord" {
+    while title() != "Ripcord" {
         assert!(Instant::now() < end, "Esc did not cancel");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -253,7 +294,7 @@ fn real_window_resumes_a_cancelled_download_from_the_keyboard() {
         assert!(
             Instant::now() < end,
             "Resume did not finish the file (title {:?})",
-            xdotool(&display.name, &["getwindowname", &win])
+            title()
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -148,9 +148,12 @@ impl TableView {
             if i.consume_key(Modifiers::NONE, Key::End) {
                 moved = Some((last, Some(Align::BOTTOM)));
             }
-            toggle = focused.is_none() && i.consume_key(Modifiers::NONE, Key::Space);
-            enter = focused.is_none()
-                && self.cursor.is_some()
+            // An arrow in this same frame took the keyboard and placed the cursor, so Space
+            // and Enter typed right after it (one frame's input) are the row's too.
+            let keyboard = focused.is_none() || moved.is_some();
+            toggle = keyboard && i.consume_key(Modifiers::NONE, Key::Space);
+            enter = keyboard
+                && (cur.is_some() || moved.is_some())
                 && i.consume_key(Modifiers::NONE, Key::Enter);
         });
         if let Some((pos, align)) = moved {
