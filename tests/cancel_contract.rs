@@ -174,6 +174,19 @@ fn deadline_against_explicit_cancel() {
     }
 }
 
+/// A job hashing one file of `len` bytes at `rate` bytes a second, once it has made
+/// progress; with the folder that holds the file, and the file.
+fn throttled_hash(algo: Algo, len: usize, rate: u64) -> (tempfile::TempDir, PathBuf, Job) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f.bin");
+    write_file(&f, len);
+    let mut s = spec(Operation::Hash { algo }, vec![f.clone()]);
+    s.throttle = Some(rate);
+    let job = Job::start(s, None).unwrap();
+    progressed(&job);
+    (dir, f, job)
+}
+
 fn spec(op: Operation, inputs: Vec<PathBuf>) -> JobSpec {
     // The process-wide set-up `main` makes (mapped inputs, named pool, closer).
     ripcord::init_engine();
@@ -250,13 +263,7 @@ fn cancel_mid_file_leaves_nothing_for_every_operation() {
 
 #[test]
 fn pause_stops_progress_and_resume_continues() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("f.bin");
-    write_file(&f, 32 << 20);
-    let mut s = spec(Operation::Hash { algo: Algo::Blake3 }, vec![f]);
-    s.throttle = Some(20_000_000);
-    let job = Job::start(s, None).unwrap();
-    progressed(&job);
+    let (_dir, _, job) = throttled_hash(Algo::Blake3, 32 << 20, 20_000_000);
     job.pause();
     assert!(job.is_paused());
     // A paused worker may finish the chunk it is in, then nothing moves.
@@ -341,14 +348,8 @@ fn deadline_cancels_the_job_with_its_reason() {
 
 #[test]
 fn throttle_wait_is_woken_by_cancel() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("f.bin");
-    write_file(&f, 4 << 20);
     // 1 KB/s: the first 256 KiB chunk alone would mean minutes of waiting.
-    let mut s = spec(Operation::Hash { algo: Algo::Sha256 }, vec![f]);
-    s.throttle = Some(1_000);
-    let job = Job::start(s, None).unwrap();
-    progressed(&job);
+    let (_dir, _, job) = throttled_hash(Algo::Sha256, 4 << 20, 1_000);
     job.cancel(Reason::User);
     let (_, summary) = finish(job);
     assert!(summary.stop_latency.unwrap() < Duration::from_secs(2));
@@ -357,13 +358,7 @@ fn throttle_wait_is_woken_by_cancel() {
 
 #[test]
 fn join_with_a_limit_names_the_busy_workers() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("slow.bin");
-    write_file(&f, 4 << 20);
-    let mut s = spec(Operation::Hash { algo: Algo::Md5 }, vec![f.clone()]);
-    s.throttle = Some(1_000);
-    let job = Job::start(s, None).unwrap();
-    progressed(&job);
+    let (_dir, f, job) = throttled_hash(Algo::Md5, 4 << 20, 1_000);
     let busy = job.join_timeout(Duration::from_millis(50)).unwrap_err();
     assert_eq!(busy.len(), 1);
     assert_eq!(busy[0].path, f);
