@@ -435,7 +435,8 @@ struct MiniEngine {
     room: loom::sync::Condvar,
     /// The queue's bound (`usize::MAX`: unbounded).
     cap: usize,
-    file_tokens: Mutex<std::collections::HashMap<usize, CancelToken>>,
+    /// Per worker: the file it runs and its token, kept for the next file unless cancelled.
+    file_tokens: Mutex<Vec<(Option<usize>, Option<CancelToken>)>>,
     skip_requests: Mutex<std::collections::HashSet<usize>>,
     events: Mutex<Vec<Ev>>,
     alive: Mutex<usize>,
@@ -451,7 +452,7 @@ impl MiniEngine {
             ready: loom::sync::Condvar::new(),
             room: loom::sync::Condvar::new(),
             cap,
-            file_tokens: Mutex::default(),
+            file_tokens: Mutex::new((0..workers).map(|_| (None, None)).collect()),
             skip_requests: Mutex::default(),
             events: Mutex::default(),
             alive: Mutex::new(workers + 1),
@@ -470,7 +471,8 @@ impl MiniEngine {
     /// `Job::skip`: cancel the file's token if it runs, else leave a request.
     fn skip(&self, id: usize) {
         let tokens = lock(&self.file_tokens);
-        match tokens.get(&id) {
+        let running = tokens.iter().find(|(i, _)| *i == Some(id));
+        match running.and_then(|(_, t)| t.as_ref()) {
             Some(t) => {
                 t.cancel(Reason::Skip);
             }
@@ -533,8 +535,8 @@ impl MiniEngine {
         self.thread_exit();
     }
 
-    /// `worker::run` and `worker::process`.
-    fn worker(&self) {
+    /// `worker::run` and `worker::process`, as worker `n`.
+    fn worker(&self, n: usize) {
         loop {
             if self.token.is_cancelled() {
                 break;
@@ -563,8 +565,12 @@ impl MiniEngine {
                     self.emit(Ev::Final(id, Final::Cancelled(Reason::Skip)));
                     continue;
                 }
-                let t = self.token.child();
-                tokens.insert(id, t.clone());
+                let mine = &mut tokens[n];
+                let t = match mine.1.take() {
+                    Some(t) if !t.is_cancelled() => t,
+                    _ => self.token.child(),
+                };
+                *mine = (Some(id), Some(t.clone()));
                 t
             };
             // The operation: it ends cancelled if its token was cancelled by the time it
@@ -573,7 +579,7 @@ impl MiniEngine {
                 Ok(()) => Final::Done,
                 Err(Cancelled(reason)) => Final::Cancelled(reason),
             };
-            lock(&self.file_tokens).remove(&id);
+            lock(&self.file_tokens)[n].0 = None;
             self.emit(Ev::Final(id, end));
         }
         self.drain_cancelled();
@@ -590,9 +596,9 @@ fn small_engine_model(workers: usize, cap: usize, cancel: bool, skip: bool) {
         let mut threads = Vec::new();
         let w = loom::sync::Arc::clone(&e);
         threads.push(thread::spawn(move || w.walker(FILES)));
-        for _ in 0..workers {
+        for n in 0..workers {
             let w = loom::sync::Arc::clone(&e);
-            threads.push(thread::spawn(move || w.worker()));
+            threads.push(thread::spawn(move || w.worker(n)));
         }
         if skip {
             e.skip(0);
@@ -650,6 +656,13 @@ fn small_engine_model(workers: usize, cap: usize, cancel: bool, skip: bool) {
 #[test]
 fn loom_small_engine_one_worker_cancel_and_skip() {
     small_engine_model(1, usize::MAX, true, true);
+}
+
+/// One worker runs both files under one kept token while file 0 is skipped: a skip that
+/// lands as file 0 ends must not reach file 1 through the kept token.
+#[test]
+fn loom_small_engine_one_worker_skip() {
+    small_engine_model(1, usize::MAX, false, true);
 }
 
 /// Two workers racing for the queue while the job is cancelled.

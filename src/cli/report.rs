@@ -1,7 +1,7 @@
 //! What the command line prints: coreutils-identical checksum and verify lines in input
 //! order, errors on stderr, or one JSON event per line with `--json`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,16 @@ enum Check {
     Missing,
 }
 
+/// What the reporter holds of one file until its turn to be printed comes.
+enum Slot {
+    /// No event for it yet.
+    Unseen,
+    /// Announced, not final: its path and group.
+    Queued(std::sync::Arc<Path>, usize),
+    /// Final: what it prints.
+    Ready(Ready),
+}
+
 struct Ready {
     group: Option<usize>,
     /// The line, for stdout, or for the `-o` manifest if `to_manifest`.
@@ -82,9 +92,11 @@ pub struct Reporter {
     kind: Kind,
     json: bool,
     quiet: bool,
-    /// Queued files not yet final: their path and group.
-    queued: HashMap<FileId, (std::sync::Arc<std::path::Path>, usize)>,
-    ready: BTreeMap<FileId, Ready>,
+    /// The files from `next` on, by id: results are printed in id order (input order), and
+    /// ids are handed out one after the other, so a queue indexed from `next` holds the
+    /// files still waiting, without a map's hashing or allocation per file.
+    waiting: VecDeque<Slot>,
+    /// The id of `waiting`'s front: every file before it has been printed.
     next: FileId,
     groups: BTreeMap<usize, GroupStats>,
     /// Lines for `-o FILE`, in order.
@@ -121,8 +133,7 @@ impl Reporter {
             kind,
             json,
             quiet,
-            queued: HashMap::new(),
-            ready: BTreeMap::new(),
+            waiting: VecDeque::new(),
             next: 0,
             groups: BTreeMap::new(),
             manifest: Vec::new(),
@@ -202,7 +213,9 @@ impl Reporter {
             Event::Queued {
                 id, path, group, ..
             } => {
-                self.queued.insert(id, (path, group));
+                if let Some(slot) = self.slot(id) {
+                    *slot = Slot::Queued(path, group);
+                }
             }
             Event::Manifest {
                 group,
@@ -246,10 +259,20 @@ impl Reporter {
     /// The path and group a file was announced with (the announcement's shared path, not
     /// a copy: one per file of a million).
     fn take_path(&mut self, id: FileId) -> (std::sync::Arc<std::path::Path>, Option<usize>) {
-        match self.queued.remove(&id) {
-            Some((p, g)) => (p, Some(g)),
-            None => (std::sync::Arc::from(std::path::Path::new("")), None),
+        match self.slot(id).map(|s| std::mem::replace(s, Slot::Unseen)) {
+            Some(Slot::Queued(p, g)) => (p, Some(g)),
+            _ => (std::sync::Arc::from(std::path::Path::new("")), None),
         }
+    }
+
+    /// The slot of file `id`; `None` for a file already printed (the engine gives each
+    /// file one final event, so that is never asked).
+    fn slot(&mut self, id: FileId) -> Option<&mut Slot> {
+        let i = id.checked_sub(self.next)?;
+        if i >= self.waiting.len() {
+            self.waiting.resize_with(i + 1, || Slot::Unseen);
+        }
+        self.waiting.get_mut(i)
     }
 
     fn ready(
@@ -260,16 +283,15 @@ impl Reporter {
         stderr: Option<String>,
         check: Check,
     ) {
-        self.ready.insert(
-            id,
-            Ready {
+        if let Some(slot) = self.slot(id) {
+            *slot = Slot::Ready(Ready {
                 group,
                 stdout,
                 to_manifest: false,
                 stderr,
                 check,
-            },
-        );
+            });
+        }
     }
 
     fn done(&mut self, id: FileId, outcome: Outcome) {
@@ -315,7 +337,7 @@ impl Reporter {
             _ => {}
         }
         self.ready(id, group, out, note, check);
-        if let Some(r) = self.ready.get_mut(&id) {
+        if let Some(Slot::Ready(r)) = self.slot(id) {
             r.to_manifest = for_manifest;
         }
     }
@@ -363,7 +385,10 @@ impl Reporter {
     }
 
     fn flush_ready(&mut self) {
-        while let Some(r) = self.ready.remove(&self.next) {
+        while matches!(self.waiting.front(), Some(Slot::Ready(_))) {
+            let Some(Slot::Ready(r)) = self.waiting.pop_front() else {
+                break;
+            };
             self.next += 1;
             if let Some(g) = r.group {
                 self.flush_groups_before(g);
@@ -512,8 +537,11 @@ impl Reporter {
     pub fn finish(&mut self) {
         // Files that never reached a final event cannot exist (the engine guarantees one),
         // but skip over gaps rather than hold back the rest.
-        while let Some((&id, _)) = self.ready.iter().next() {
-            self.next = self.next.max(id);
+        while !self.waiting.is_empty() {
+            if !matches!(self.waiting.front(), Some(Slot::Ready(_))) {
+                self.waiting.pop_front();
+                self.next += 1;
+            }
             self.flush_ready();
         }
         self.flush_groups_before(usize::MAX);
@@ -551,7 +579,11 @@ impl Reporter {
     }
 
     fn json_event(&mut self, ev: &Event) {
-        let path_of = |id: &FileId| self.queued.get(id).map(|(p, _)| lossy(p));
+        let path_of =
+            |id: &FileId| match id.checked_sub(self.next).and_then(|i| self.waiting.get(i)) {
+                Some(Slot::Queued(p, _)) => Some(lossy(p)),
+                _ => None,
+            };
         let v = match ev {
             Event::Queued {
                 id,

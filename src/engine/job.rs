@@ -2,7 +2,7 @@
 //! how a final state is counted and reported, and the [`Job`] handle a front end holds to
 //! start, steer, watch, join or detach it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -27,6 +27,16 @@ pub(crate) struct Slot {
     pub(super) current: AtomicUsize,
     /// The current file is being checked after its work.
     pub(super) verifying: AtomicBool,
+}
+
+/// A worker's file token: the file it runs, if any, and the child of the job's token that
+/// the file runs under. The token is kept for the worker's next file unless it was
+/// cancelled: a new child per file (an allocation and a turn of the parent's lock) was a
+/// cost paid a million times for a million small files.
+#[derive(Default)]
+pub(crate) struct FileToken {
+    pub(super) id: Option<FileId>,
+    pub(super) token: Option<CancelToken>,
 }
 
 #[derive(Default)]
@@ -63,7 +73,9 @@ pub(crate) struct Shared {
     /// What the walker is listing (an input, a folder, a manifest) and since when; `None`
     /// once it is done, so a close can count it among the threads it waits for.
     pub(super) walking: Mutex<Option<(PathBuf, Instant)>>,
-    pub(super) file_tokens: Mutex<HashMap<FileId, CancelToken>>,
+    /// One per worker, indexed like `slots`. Read by [`Job::skip`] under the same lock the
+    /// worker takes to begin and end a file.
+    pub(super) file_tokens: Mutex<Vec<FileToken>>,
     pub(super) skip_requests: Mutex<HashSet<FileId>>,
     counts: Counts,
     alive: Mutex<usize>,
@@ -227,7 +239,7 @@ impl Job {
                 })
                 .collect(),
             walking: Mutex::new(None),
-            file_tokens: Mutex::new(HashMap::new()),
+            file_tokens: Mutex::new((0..workers).map(|_| FileToken::default()).collect()),
             skip_requests: Mutex::new(HashSet::new()),
             counts: Counts::default(),
             alive: Mutex::new(workers + 1),
@@ -317,7 +329,8 @@ impl Job {
     /// others go on.
     pub fn skip(&self, id: FileId) {
         let tokens = lock(&self.shared.file_tokens);
-        match tokens.get(&id) {
+        let running = tokens.iter().find(|t| t.id == Some(id));
+        match running.and_then(|t| t.token.as_ref()) {
             Some(t) => {
                 t.cancel(Reason::Skip);
             }

@@ -50,7 +50,10 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
     let slot = &sh.slots[n];
     let token = {
         let mut tokens = lock(&sh.file_tokens);
-        if lock(&sh.skip_requests).remove(&id) {
+        // Looked at empty first: a set's remove hashes the id even when it holds nothing.
+        let mut requests = lock(&sh.skip_requests);
+        if !requests.is_empty() && requests.remove(&id) {
+            drop(requests);
             drop(tokens);
             sh.finish_file(Event::Cancelled {
                 id,
@@ -58,9 +61,22 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
             });
             return;
         }
-        let t = sh.token.child();
-        tokens.insert(id, t.clone());
-        t
+        drop(requests);
+        match tokens.get_mut(n) {
+            Some(mine) => {
+                // A token a skip cancelled (or the job's cancel) is not used again. The
+                // skip cancels under this lock, so a cancel of the last file is seen here.
+                let t = match mine.token.take() {
+                    Some(t) if !t.is_cancelled() => t,
+                    _ => sh.token.child(),
+                };
+                mine.id = Some(id);
+                mine.token = Some(t.clone());
+                t
+            }
+            // Never: the list has a token per worker.
+            None => sh.token.child(),
+        }
     };
     *lock(&slot.busy) = Some((id, task.path.clone(), Instant::now()));
     // Relaxed: display statistics, read independently.
@@ -80,7 +96,9 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
         super::panic_for_testing("worker", &task.path);
         execute(sh, rx, &task, &ctx)
     }));
-    lock(&sh.file_tokens).remove(&id);
+    if let Some(mine) = lock(&sh.file_tokens).get_mut(n) {
+        mine.id = None;
+    }
     *lock(&slot.busy) = None;
     // Relaxed: as above, display statistics.
     slot.current.store(0, Ordering::Relaxed);

@@ -9,6 +9,7 @@
 //! Reading takes GNU lines (`HEX  NAME`), BSD tags (`SHA256 (NAME) = HEX`) and OpenSSL's
 //! `openssl dgst` lines (`SHA256(NAME)= HEX`, `SHA2-256(NAME)= HEX`).
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -34,23 +35,27 @@ pub fn partial_header(reason: crate::cancel::Reason, listed: usize, of: Option<u
 }
 
 /// The bytes of a name as the tool for `algo` prints them.
-fn name_bytes(path: &Path, algo: Algo) -> Vec<u8> {
-    if algo == Algo::Blake3 {
-        path.to_string_lossy().into_owned().into_bytes()
+/// Borrowed unless `b3sum`'s lossy UTF-8 changes it.
+fn name_bytes(path: &Path, algo: Algo) -> Cow<'_, [u8]> {
+    let raw = path.as_os_str().as_bytes();
+    // `from_utf8` first: its check is much faster than the lossy conversion's for the
+    // valid names that nearly every name is (a million lines in a big folder).
+    if algo != Algo::Blake3 || std::str::from_utf8(raw).is_ok() {
+        Cow::Borrowed(raw)
     } else {
-        path.as_os_str().as_bytes().to_vec()
+        Cow::Owned(String::from_utf8_lossy(raw).into_owned().into_bytes())
     }
 }
 
 /// Escapes a name the way the tool for `algo` does; the flag says whether it needed it.
-pub fn escape_name(path: &Path, algo: Algo) -> (Vec<u8>, bool) {
+pub fn escape_name(path: &Path, algo: Algo) -> (Cow<'_, [u8]>, bool) {
     let raw = name_bytes(path, algo);
     let needs = raw.iter().any(|&b| b == b'\\' || b == b'\n' || b == b'\r');
     if !needs {
         return (raw, false);
     }
     let mut out = Vec::with_capacity(raw.len() + 4);
-    for b in raw {
+    for &b in raw.iter() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -58,7 +63,7 @@ pub fn escape_name(path: &Path, algo: Algo) -> (Vec<u8>, bool) {
             other => out.push(other),
         }
     }
-    (out, true)
+    (Cow::Owned(out), true)
 }
 
 /// One checksum line, newline included, as `sha256sum`/`b3sum` (or `--tag`) print it.
