@@ -8,7 +8,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`sys`] | the platform layer: each Linux-only call beside its portable fallback (feature `portable-io` selects the fallbacks) |
+//! | [`sys`] | the platform layer, and the only module that calls `libc` or `rustix`: each Linux-only call beside its portable fallback (feature `portable-io` selects the fallbacks), file maps and the SIGBUS hook (`sys::maps`), and the few Unix calls the rest needs (free space, local time, process liveness, SIGPIPE) |
 //! | [`cancel`] | the stop signal: flag, wakeable wait, pause, children, first reason, deadline; the job's throttle, which waits on it |
 //! | [`units`] | sizes, rates and durations, parsed and shown, for both front ends |
 //! | [`output`] | atomic outputs (whole under their final name or absent) and the background closer |

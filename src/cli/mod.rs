@@ -184,24 +184,12 @@ pub fn run(command: Command) -> i32 {
     match reporter.stdout_error() {
         None => code,
         // As coreutils under a closed pipe: quietly, with SIGPIPE's status.
-        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_by_sigpipe(),
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::sys::exit_by_sigpipe(),
         Some(e) => {
             say!("ripcord: write error: {}", crate::error::describe_io(e));
             code.max(EXIT_TROUBLE)
         }
     }
-}
-
-/// Ends the process the way a coreutils tool ends when its reader goes away: killed by
-/// SIGPIPE, so a shell sees status 141. Returns that status if the signal did not end it.
-fn exit_by_sigpipe() -> i32 {
-    // SAFETY: restores the default disposition of SIGPIPE (Rust ignores it at start-up) and
-    // raises it on this thread; both calls take no pointers and have no preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::raise(libc::SIGPIPE);
-    }
-    128 + libc::SIGPIPE
 }
 
 /// Where compress or decompress outputs go, from `-c`, `-o` and `--test`; `None` (after

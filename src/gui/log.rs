@@ -59,14 +59,7 @@ fn clock(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let Ok(secs) = libc::time_t::try_from(secs) else {
-        return String::new();
-    };
-    // SAFETY: a zeroed `tm` is a valid value to be filled in.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: localtime_r (the thread-safe form) only writes the `tm` it is given.
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return String::new();
-    }
-    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    crate::sys::local_time_of_day(secs)
+        .map(|(h, m, s)| format!("{h:02}:{m:02}:{s:02}"))
+        .unwrap_or_default()
 }

@@ -133,7 +133,6 @@ fn copy_kernel(
     out: &mut AtomicOutput,
     ctx: &Ctx,
 ) -> Result<u64, Stop> {
-    use rustix::io::Errno;
     let step = COPY_CHUNK_BYTES as u64;
     let input = Arc::new(input.try_clone().map_err(|e| Error::io(src, "read", e))?);
     let output = Arc::new(
@@ -141,7 +140,7 @@ fn copy_kernel(
             .try_clone()
             .map_err(|e| Error::io(dest, "write", e))?,
     );
-    let (tx, rx) = crossbeam_channel::unbounded::<Result<usize, Errno>>();
+    let (tx, rx) = crossbeam_channel::unbounded::<Result<usize, StepError>>();
     let spawn = |offset: u64| {
         let (i, o, tx, token) = (input.clone(), output.clone(), tx.clone(), ctx.token.clone());
         rayon_core::spawn(move || {
@@ -183,22 +182,20 @@ fn copy_kernel(
                 }
             }
             // The chunk saw the cancel first; so will the check.
-            Err(Errno::CANCELED) => {
+            Err(StepError::Cancelled) => {
                 ctx.token.check()?;
                 return Err(Error::invalid(src, "a copy step stopped without a cancel").into());
             }
             // Refused outright (file systems, kernel): every chunk gets the same answer.
-            Err(
-                e @ (Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM),
-            ) => {
+            Err(StepError::Io(e)) if crate::sys::copy_refused(&e) => {
                 refused = Some(e);
             }
-            Err(e) => return Err(Error::io(src, "copy", std::io::Error::from(e)).into()),
+            Err(StepError::Io(e)) => return Err(Error::io(src, "copy", e).into()),
         }
     }
     if let Some(e) = refused {
         if total > 0 {
-            return Err(Error::io(src, "copy", std::io::Error::from(e)).into());
+            return Err(Error::io(src, "copy", e).into());
         }
         // Explicit offsets left the file positions at 0 for the fallback.
         let mut input_file = input.try_clone().map_err(|e| Error::io(src, "read", e))?;
@@ -214,20 +211,28 @@ fn copy_kernel(
 /// sched), in the kernel where the thread holds its core; a cancel is checked between calls.
 const COPY_STEP_BYTES: usize = 256 * 1024;
 
+/// Why a kernel copy step ended early.
+enum StepError {
+    /// It saw the token cancelled.
+    Cancelled,
+    /// The kernel's error.
+    Io(std::io::Error),
+}
+
 /// Copies up to `len` bytes at `offset` from `input` to the same offset in `output`, or
-/// fails with `ECANCELED` once `token` is cancelled.
+/// stops once `token` is cancelled.
 fn copy_range(
     input: &File,
     output: &File,
     offset: u64,
     len: usize,
     token: &CancelToken,
-) -> Result<usize, rustix::io::Errno> {
+) -> Result<usize, StepError> {
     let (mut off_in, mut off_out) = (offset, offset);
     let mut done = 0;
     while done < len {
         if token.is_cancelled() {
-            return Err(rustix::io::Errno::CANCELED);
+            return Err(StepError::Cancelled);
         }
         match crate::sys::copy_file_range(
             input,
@@ -238,8 +243,8 @@ fn copy_range(
         ) {
             Ok(0) => break,
             Ok(n) => done += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StepError::Io(e)),
         }
     }
     Ok(done)

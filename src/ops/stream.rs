@@ -8,9 +8,9 @@
 //! `open` is released (a fifo is opened once for writing, which wakes its reader), and one
 //! still in `read` ends as soon as the read returns and finds nobody waiting.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,10 +141,7 @@ impl Drop for Stream {
         // without blocking (the helper is a reader, so this succeeds), and it is released.
         let is_fifo = std::fs::metadata(&self.path).is_ok_and(|m| m.file_type().is_fifo());
         if is_fifo {
-            let _ = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&self.path);
+            let _ = crate::sys::open_write_nonblocking(&self.path);
         }
     }
 }

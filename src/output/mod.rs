@@ -103,7 +103,7 @@ impl AtomicOutput {
             match crate::sys::open_anonymous(&dir) {
                 Ok(f) => (f, Temp::Anonymous),
                 // Not every file system has O_TMPFILE; a named temporary does the same job.
-                Err(e) if tmpfile_unsupported(&e) => create_named(&dir, final_path)?,
+                Err(e) if crate::sys::anonymous_refused(&e) => create_named(&dir, final_path)?,
                 // Named for the output it was for, so a message can say which file failed.
                 Err(e) => return Err(Error::io(final_path, "create", e)),
             }
@@ -203,18 +203,6 @@ impl Drop for AtomicOutput {
     }
 }
 
-fn tmpfile_unsupported(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Unsupported
-        || matches!(
-            e.raw_os_error(),
-            Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error()
-                || code == rustix::io::Errno::ISDIR.raw_os_error()
-                || code == rustix::io::Errno::INVAL.raw_os_error()
-                || code == rustix::io::Errno::NOSYS.raw_os_error()
-        )
-        || !Path::new("/proc/self/fd").exists()
-}
-
 fn create_named(dir: &Path, final_path: &Path) -> Result<(File, Temp), Error> {
     let tmp = temp_name(dir, final_path);
     let file = OpenOptions::new()
@@ -308,20 +296,6 @@ pub fn is_temporary(name: &[u8]) -> bool {
     temp_owner(name).is_some() || name.starts_with(DOWNLOAD_PARTIAL_PREFIX.as_bytes())
 }
 
-fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    // EPERM means it exists but belongs to someone else.
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
-}
-
 fn sweep_once(dir: &Path) {
     let key = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let first = swept_dirs()
@@ -346,7 +320,7 @@ pub fn sweep_leftovers(dir: &Path) -> usize {
         let Some(pid) = temp_owner(name.as_bytes()) else {
             continue;
         };
-        if pid != me && !process_alive(pid) && fs::remove_file(entry.path()).is_ok() {
+        if pid != me && !crate::sys::process_alive(pid) && fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }

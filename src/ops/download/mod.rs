@@ -401,10 +401,9 @@ impl Download<'_> {
 
     /// Fails before writing when the folder's disk cannot hold the rest of the body.
     fn check_space(&self, need: u64) -> Result<(), Stop> {
-        let Ok(st) = rustix::fs::statvfs(&self.opts.to) else {
+        let Some(free) = crate::sys::free_space(&self.opts.to) else {
             return Ok(());
         };
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
         if need > free {
             return Err(self.fail(format!(
                 "needs {} more, but the disk of {} has {} free",

@@ -90,9 +90,9 @@ impl Partial {
             .mode(0o644)
             .open(&path)
             .map_err(|e| Error::io(&path, "create", e))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        match file.try_lock() {
             Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
+            Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::invalid(
                     url,
                     format!(

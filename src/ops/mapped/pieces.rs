@@ -201,7 +201,7 @@ mod tests {
         assert!(faulted, "the reader sees the fault after its read");
         let e = pieces.fault();
         assert!(
-            matches!(&e, crate::error::Error::Io { source, .. } if source.raw_os_error() == Some(libc::EIO)),
+            matches!(&e, crate::error::Error::Io { source, .. } if source.raw_os_error() == Some(crate::sys::EIO)),
             "{e}"
         );
     }

@@ -2,14 +2,15 @@
 //! mapped, and the error a faulted read of one turns into.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use super::guard::{Slot, TABLE, guard, pack};
+use crate::sys::maps;
 
 /// A mapped, registered window of a file.
 pub(crate) struct Window {
-    ptr: *mut libc::c_void,
+    ptr: NonNull<u8>,
     mapped: usize,
     len: usize,
     slot: &'static Slot,
@@ -24,7 +25,6 @@ impl Window {
         if len == 0 || !offset.is_multiple_of(guard.page as u64) {
             return None;
         }
-        let offset = libc::off_t::try_from(offset).ok()?;
         let mapped = len.checked_add(guard.page - 1)? & !(guard.page - 1);
         // Acquire/Release on the claim: only orders the slot's handover between owners.
         let slot = TABLE.iter().find(|s| {
@@ -32,28 +32,16 @@ impl Window {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         })?;
-        // SAFETY: a fresh read-only shared mapping of a file we hold open; the kernel picks
-        // the address.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                mapped,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                offset,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
+        let Some(ptr) = maps::map_read(file, offset, mapped) else {
             // Release: hands the slot back untouched.
             slot.busy.store(false, Ordering::Release);
             return None;
-        }
-        let Some(word) = pack(ptr as usize, mapped, guard.page) else {
+        };
+        let Some(word) = pack(ptr.as_ptr() as usize, mapped, guard.page) else {
             // Too big to describe in one word: unmapped again, and read instead.
             // SAFETY: unmaps exactly what was just mapped; nothing refers to it yet.
             unsafe {
-                libc::munmap(ptr, mapped);
+                maps::unmap(ptr, mapped);
             }
             // Release: hands the slot back untouched.
             slot.busy.store(false, Ordering::Release);
@@ -77,7 +65,7 @@ impl Window {
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr` maps at least `len` readable bytes for as long as `self` lives; the
         // guard keeps every page readable even if the file shrinks.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// Whether reading the window hit the end of a file that shrank.
@@ -94,7 +82,7 @@ impl Drop for Window {
         self.slot.bounds.store(0, Ordering::Release);
         // SAFETY: unmaps exactly what `map` mapped; no borrow of `bytes()` outlives `self`.
         unsafe {
-            libc::munmap(self.ptr, self.mapped);
+            maps::unmap(self.ptr, self.mapped);
         }
         self.slot.busy.store(false, Ordering::Release);
     }
@@ -117,7 +105,11 @@ pub(crate) fn fault_error(
     size_now: u64,
 ) -> crate::error::Error {
     if size_now == size_at_open {
-        return crate::error::Error::io(path, "read", std::io::Error::from_raw_os_error(libc::EIO));
+        return crate::error::Error::io(
+            path,
+            "read",
+            std::io::Error::from_raw_os_error(crate::sys::EIO),
+        );
     }
     crate::error::Error::Changed {
         path: path.to_path_buf(),

@@ -17,6 +17,8 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+pub mod maps;
+
 /// Whether this build uses the portable fallbacks.
 pub const PORTABLE: bool = cfg!(any(feature = "portable-io", not(target_os = "linux")));
 
@@ -88,25 +90,170 @@ pub fn rename_no_replace(tmp: &Path, dest: &Path) -> io::Result<()> {
 }
 
 /// Copies up to `len` bytes from `input` to `output` at `*off_in` / `*off_out` inside the
-/// kernel, advancing both; `Err(NOSYS)` where there is no such call, so the caller copies
-/// through user space instead.
+/// kernel, advancing both; an error [`copy_refused`] accepts where there is no such call,
+/// so the caller copies through user space instead.
 pub fn copy_file_range(
     input: &File,
     off_in: &mut u64,
     output: &File,
     off_out: &mut u64,
     len: usize,
-) -> Result<usize, rustix::io::Errno> {
+) -> io::Result<usize> {
     #[cfg(all(target_os = "linux", not(feature = "portable-io")))]
     {
         rustix::fs::copy_file_range(input, Some(off_in), output, Some(off_out), len)
+            .map_err(io::Error::from)
     }
     #[cfg(not(all(target_os = "linux", not(feature = "portable-io"))))]
     {
         let _ = (input, off_in, output, off_out, len);
-        Err(rustix::io::Errno::NOSYS)
+        Err(unsupported())
     }
 }
+
+/// Whether [`copy_file_range`] failed because the kernel or the file systems do not copy
+/// this way at all (every call would get the same answer), not because of this file.
+pub fn copy_refused(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::io::Errno;
+        let refused = [
+            Errno::XDEV,
+            Errno::INVAL,
+            Errno::NOSYS,
+            Errno::OPNOTSUPP,
+            Errno::PERM,
+        ];
+        if refused
+            .iter()
+            .any(|r| e.raw_os_error() == Some(r.raw_os_error()))
+        {
+            return true;
+        }
+    }
+    e.kind() == io::ErrorKind::Unsupported
+}
+
+/// Whether creating a nameless temporary ([`open_anonymous`]) failed because this system
+/// or file system has none, so a named temporary is the way.
+pub fn anonymous_refused(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::io::Errno;
+        let refused = [Errno::OPNOTSUPP, Errno::ISDIR, Errno::INVAL, Errno::NOSYS];
+        if refused
+            .iter()
+            .any(|r| e.raw_os_error() == Some(r.raw_os_error()))
+        {
+            return true;
+        }
+    }
+    // Naming it goes through /proc (see `link_anonymous`).
+    e.kind() == io::ErrorKind::Unsupported || !Path::new("/proc/self/fd").exists()
+}
+
+/// The bytes free for an unprivileged writer on the disk that holds `dir`; `None` where
+/// that cannot be learned.
+pub fn free_space(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Opens `path` for writing without waiting: a fifo with no reader fails at once instead of
+/// blocking, and one with a waiting reader lets that reader's open return.
+pub fn open_write_nonblocking(path: &Path) -> io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NONBLOCK);
+    }
+    o.open(path)
+}
+
+/// Whether the process `pid` exists (belonging to anyone).
+pub fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        // EPERM means it exists but belongs to someone else.
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    }
+    // Unknown: treated as alive, so nothing of another running Ripcord is removed.
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Local time of day `(hours, minutes, seconds)` for `secs` after the Unix epoch; `None`
+/// where the time zone cannot be applied.
+pub fn local_time_of_day(secs: u64) -> Option<(u32, u32, u32)> {
+    #[cfg(unix)]
+    {
+        let secs = libc::time_t::try_from(secs).ok()?;
+        // SAFETY: a zeroed `tm` is a valid value to be filled in.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: localtime_r (the thread-safe form) only writes the `tm` it is given.
+        if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+            return None;
+        }
+        let part = |v: libc::c_int| u32::try_from(v).ok();
+        Some((part(tm.tm_hour)?, part(tm.tm_min)?, part(tm.tm_sec)?))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = secs;
+        None
+    }
+}
+
+/// Ends the process the way a coreutils tool ends when its reader goes away: killed by
+/// SIGPIPE, so a shell sees status 141. Returns that status if the signal did not end it
+/// (and on systems without the signal).
+pub fn exit_by_sigpipe() -> i32 {
+    #[cfg(unix)]
+    {
+        // SAFETY: restores the default disposition of SIGPIPE (Rust ignores it at start-up)
+        // and raises it on this thread; both calls take no pointers and have no
+        // preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+        128 + libc::SIGPIPE
+    }
+    #[cfg(not(unix))]
+    {
+        141
+    }
+}
+
+/// The system's error code for an input/output error (`EIO`), which a disk that failed a
+/// read gives.
+#[cfg(unix)]
+pub const EIO: i32 = libc::EIO;
+/// The system's error code for an input/output error (POSIX's `EIO`).
+#[cfg(not(unix))]
+pub const EIO: i32 = 5;
 
 /// Asks the kernel to start writing `len` bytes of `file` from `offset` to the disk now,
 /// without waiting. Every output is synced before it is named; with the writing started
