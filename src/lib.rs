@@ -30,8 +30,6 @@
 //! `tests/download.rs` and `tests/window/download.rs` (downloads against a server on
 //! 127.0.0.1); the loom models of the stop signal in `src/cancel/loom_models.rs`.
 
-#![warn(missing_docs)]
-
 pub mod cancel;
 pub mod cli;
 pub mod engine;
