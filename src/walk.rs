@@ -33,8 +33,8 @@ pub struct Options {
 /// One thing the walk met.
 #[derive(Debug)]
 pub enum Entry {
-    /// A folder about to be read (for "listing …" displays).
-    Folder(PathBuf),
+    /// A folder about to be read (for "listing …" displays); shared, as the walk holds it.
+    Folder(Arc<Path>),
     /// A regular file and its size.
     File {
         /// The file. Shared: the engine's events and task, and the window's row, hold this
@@ -172,7 +172,7 @@ impl Iterator for Walk<'_> {
                 Ok(entries) => self.current = entries.into_iter(),
                 Err(e) => return Some(Entry::Error(Error::io(&*dir, "read folder", e))),
             }
-            return Some(Entry::Folder(dir.to_path_buf()));
+            return Some(Entry::Folder(dir));
         }
     }
 }

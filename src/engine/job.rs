@@ -72,7 +72,7 @@ pub(crate) struct Shared {
     pub(super) slots: Vec<Slot>,
     /// What the walker is listing (an input, a folder, a manifest) and since when; `None`
     /// once it is done, so a close can count it among the threads it waits for.
-    pub(super) walking: Mutex<Option<(PathBuf, Instant)>>,
+    pub(super) walking: Mutex<Option<(Arc<Path>, Instant)>>,
     /// One per worker, indexed like `slots`. Read by [`Job::skip`] under the same lock the
     /// worker takes to begin and end a file.
     pub(super) file_tokens: Mutex<Vec<FileToken>>,
@@ -180,7 +180,7 @@ impl Shared {
                 worker: self.slots.len(),
                 listing: true,
                 id: FileId::MAX,
-                path: path.clone(),
+                path: path.to_path_buf(),
                 elapsed: now - *since,
             }))
             .collect()

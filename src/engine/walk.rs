@@ -153,8 +153,11 @@ fn dev_ino(p: &Path) -> Option<(u64, u64)> {
 
 impl Walker<'_> {
     /// Says what the walker is busy with, for [`super::Job::busy`].
-    fn listing(&self, path: &Path) {
-        *super::lock(&self.sh.walking) = Some((path.to_path_buf(), std::time::Instant::now()));
+    ///
+    /// Shares the path rather than copying it: a window's job names every listed row as an
+    /// input, a million of them.
+    fn listing(&self, path: &Arc<Path>) {
+        *super::lock(&self.sh.walking) = Some((Arc::clone(path), std::time::Instant::now()));
     }
 
     fn new_id(&mut self) -> FileId {
