@@ -1257,3 +1257,36 @@ fn copy_between_file_systems_falls_back_and_matches() {
         );
     }
 }
+
+/// A job stopped part-way names the file it stopped in the middle of and counts the files
+/// still queued in one line: a Ctrl-C in a folder of a million files printed a line for
+/// each of the 16,384 queued (the same path as a time limit, used here).
+#[test]
+fn a_stopped_job_counts_the_files_it_never_began_in_one_line() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let names = numbered_files(dir, "f", 60, 100_000);
+    // One worker at 1 MB/s: about ten files before the time limit, sixty queued.
+    let mut args = vec!["hash", "-j", "1", "--throttle", "1MB/s", "--deadline", "1s"];
+    args.extend(names.iter().map(String::as_str));
+    let r = ripcord(dir, &args);
+    r.expect_code(124);
+    let done = r.out().lines().count();
+    let named: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| {
+            names
+                .iter()
+                .any(|n| l.starts_with(&format!("ripcord: {n}:")))
+        })
+        .collect();
+    assert!(
+        named.len() <= 1 && named.iter().all(|l| l.ends_with(": time limit reached")),
+        "only the file the one worker was in is named: {named:?}"
+    );
+    let left = 60 - done - named.len();
+    assert!(left > 0, "the limit came after every file: {}", r.stderr);
+    let counted = format!("ripcord: {left} queued files not started: time limit reached\n");
+    assert!(r.stderr.contains(&counted), "{counted:?} in:\n{}", r.stderr);
+}

@@ -58,8 +58,8 @@ enum Check {
 enum Slot {
     /// No event for it yet.
     Unseen,
-    /// Announced, not final: its path and group.
-    Queued(std::sync::Arc<Path>, usize),
+    /// Announced, not final: its path, its group, and whether a worker began it.
+    Queued(std::sync::Arc<Path>, usize, bool),
     /// Final: what it prints.
     Ready(Ready),
 }
@@ -98,6 +98,9 @@ pub struct Reporter {
     waiting: VecDeque<Slot>,
     /// The id of `waiting`'s front: every file before it has been printed.
     next: FileId,
+    /// Files cancelled before a worker began them, said in one line by `finish`, and why.
+    not_started: usize,
+    not_started_reason: Option<crate::cancel::Reason>,
     groups: BTreeMap<usize, GroupStats>,
     /// Lines for `-o FILE`, in order.
     pub manifest: Vec<u8>,
@@ -135,6 +138,8 @@ impl Reporter {
             quiet,
             waiting: VecDeque::new(),
             next: 0,
+            not_started: 0,
+            not_started_reason: None,
             groups: BTreeMap::new(),
             manifest: Vec::new(),
             manifest_lines: 0,
@@ -214,7 +219,7 @@ impl Reporter {
                 id, path, group, ..
             } => {
                 if let Some(slot) = self.slot(id) {
-                    *slot = Slot::Queued(path, group);
+                    *slot = Slot::Queued(path, group, false);
                 }
             }
             Event::Manifest {
@@ -238,20 +243,32 @@ impl Reporter {
             Event::Done { id, outcome } => self.done(id, outcome),
             Event::Failed { id, error } => self.failed(id, &error),
             Event::Cancelled { id, reason } => {
+                let began = matches!(self.slot(id), Some(Slot::Queued(_, _, true)));
                 let path = self.take_path(id);
-                // Once no one reads the results, the files stopped for it are not news.
-                let msg = (reason != crate::cancel::Reason::OutputClosed)
-                    .then(|| format!("ripcord: {}: {reason}", path.0.display()));
+                // Once no one reads the results, the files stopped for it are not news. A
+                // file stopped in the middle is named; the files that were only queued
+                // (thousands, in a big folder) are counted in one line at the end.
+                let msg = if reason == crate::cancel::Reason::OutputClosed {
+                    None
+                } else if began {
+                    Some(format!("ripcord: {}: {reason}", path.0.display()))
+                } else {
+                    self.not_started += 1;
+                    self.not_started_reason = Some(reason);
+                    None
+                };
                 self.ready(id, path.1, Vec::new(), msg, Check::None);
+            }
+            Event::Started { id } => {
+                if let Some(Slot::Queued(_, _, began)) = self.slot(id) {
+                    *began = true;
+                }
             }
             Event::Skipped { id, path, note, .. } => {
                 let msg = (!self.quiet).then(|| format!("ripcord: {}: {note}", path.display()));
                 self.ready(id, None, Vec::new(), msg, Check::None);
             }
-            Event::Started { .. }
-            | Event::Sized { .. }
-            | Event::WalkDone { .. }
-            | Event::Finished(_) => {}
+            Event::Sized { .. } | Event::WalkDone { .. } | Event::Finished(_) => {}
         }
         self.flush_ready();
     }
@@ -260,7 +277,7 @@ impl Reporter {
     /// a copy: one per file of a million).
     fn take_path(&mut self, id: FileId) -> (std::sync::Arc<std::path::Path>, Option<usize>) {
         match self.slot(id).map(|s| std::mem::replace(s, Slot::Unseen)) {
-            Some(Slot::Queued(p, g)) => (p, Some(g)),
+            Some(Slot::Queued(p, g, _)) => (p, Some(g)),
             _ => (std::sync::Arc::from(std::path::Path::new("")), None),
         }
     }
@@ -546,6 +563,11 @@ impl Reporter {
         }
         self.flush_groups_before(usize::MAX);
         self.flush_stdout();
+        if let (Some(reason), false) = (self.not_started_reason, self.json) {
+            let n = self.not_started;
+            let files = if n == 1 { "file" } else { "files" };
+            say!("ripcord: {n} queued {files} not started: {reason}");
+        }
     }
 
     /// Prints a JSON progress event.
@@ -581,7 +603,7 @@ impl Reporter {
     fn json_event(&mut self, ev: &Event) {
         let path_of =
             |id: &FileId| match id.checked_sub(self.next).and_then(|i| self.waiting.get(i)) {
-                Some(Slot::Queued(p, _)) => Some(lossy(p)),
+                Some(Slot::Queued(p, _, _)) => Some(lossy(p)),
                 _ => None,
             };
         let v = match ev {
