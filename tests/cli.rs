@@ -1266,7 +1266,7 @@ fn a_stopped_job_counts_the_files_it_never_began_in_one_line() {
     let tmp = tempdir();
     let dir = tmp.path();
     let names = numbered_files(dir, "f", 60, 100_000);
-    // One worker at 1 MB/s: about ten files before the time limit, sixty queued.
+    // One worker at 1 MB/s: about ten files before the time limit, the rest queued.
     let mut args = vec!["hash", "-j", "1", "--throttle", "1MB/s", "--deadline", "1s"];
     args.extend(names.iter().map(String::as_str));
     let r = ripcord(dir, &args);

@@ -1130,6 +1130,28 @@ fn a_short_window_folds_the_options_and_keeps_the_list() {
     assert!(shown >= 8, "only {shown} rows show in a 400-high window");
 }
 
+/// In a short window (or a large zoom) the list ends above the status bar, so End brings
+/// the last row into view: the table's scroll area kept egui_extras' 200-point minimum
+/// height and ran on under the bar, hiding the last rows from End and the scroll wheel.
+#[test]
+fn end_brings_the_last_row_into_a_short_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = files(dir.path(), 20, 10);
+    let mut h = harness_at(egui::vec2(640.0, 400.0), Settings::default(), paths);
+    h.key_press(egui::Key::End);
+    h.run_steps(3);
+    assert_eq!(h.state().table.cursor_row(), Some(19));
+    let last = h.state().rows[19].path.display().to_string();
+    let row = h.get_by_label(&last).rect();
+    let status = h.get_by_label_contains("20 files").rect();
+    assert!(
+        row.max.y <= status.min.y,
+        "the last row (down to y {}) is under the status bar (from y {})",
+        row.max.y,
+        status.min.y
+    );
+}
+
 /// Rows of a running job can be marked (for Remove selected, which skips them) by a click
 /// or with the keyboard.
 #[test]

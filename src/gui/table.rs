@@ -212,6 +212,10 @@ pub fn show(
         .striped(true)
         .resizable(true)
         .auto_shrink(false)
+        // egui_extras keeps a scrolled body at least 200 points high even where less is
+        // left (a short window, a large zoom); the rest ran on under the status bar, out of
+        // reach of End and the scroll wheel.
+        .min_scrolled_height(0.0)
         .cell_layout(egui::Layout::left_to_right(Align::Center));
     for &c in cols {
         builder = builder.column(c.spec(list_width, spacing, manifests));
