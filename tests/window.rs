@@ -124,8 +124,12 @@ fn cancel_mid_run_leaves_every_row_cancelled_and_no_output() {
         app.rows.iter().map(|r| &r.state).collect::<Vec<_>>()
     );
     let msg = app.message().unwrap_or_default().to_string();
-    assert!(msg.starts_with("Cancelled after "), "{msg}");
-    assert!(h.query_by_label_contains("Cancelled after").is_some());
+    assert!(msg.starts_with("Stopped (cancelled by you): "), "{msg}");
+    assert!(msg.contains("ms after the cancel"), "{msg}");
+    assert!(
+        h.query_by_label_contains("Stopped (cancelled by you)")
+            .is_some()
+    );
     assert!(entries(&out).is_empty(), "left {:?}", entries(&out));
     assert_eq!(entries(&src).len(), 3);
 }
@@ -155,6 +159,19 @@ fn pause_and_resume() {
             "progress moved while paused: {frozen} -> {now}"
         );
     }
+    // No progress arrives while paused, yet the clock shown (elapsed, and paused time apart)
+    // keeps moving: each quiet frame asks for the next within a second. It asked for none,
+    // and the real window showed "paused 0.0 s" for as long as the pause lasted.
+    h.run_steps(3);
+    let next = h
+        .output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .map(|v| v.repaint_delay);
+    assert!(
+        next.is_some_and(|d| d <= Duration::from_secs(1)),
+        "a paused job's clock is not redrawn: next frame in {next:?}"
+    );
     h.get_by_label("Resume").click();
     step_until(&mut h, "finished", |a| !a.is_running());
     assert!(h.state().rows.iter().all(|r| r.state == FileState::Done));

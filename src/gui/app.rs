@@ -23,8 +23,8 @@ use crate::ops::kind::OpKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The longest the window waits between two repaints while work runs, so the clock moves
-/// even when no progress arrives (a throttled worker between chunks).
+/// The longest the window waits between two repaints while work runs or is paused, so the
+/// clock moves even when no progress arrives (a throttled worker between chunks, a pause).
 const CLOCK_REPAINT_EVERY: Duration = Duration::from_millis(500);
 /// The soonest the engine's wake-up repaints after the last frame (~60 frames a second).
 const REPAINT_EVERY: Duration = Duration::from_millis(16);
@@ -194,7 +194,7 @@ impl RipcordApp {
         self.run.as_ref().is_some_and(Run::is_active)
     }
 
-    /// The message shown under the progress ("Cancelled after 3 ms"…).
+    /// The message shown under the progress ("Stopped (cancelled by you): …"…).
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
@@ -428,7 +428,8 @@ impl RipcordApp {
         for a in actions {
             self.apply(a, &ctx);
         }
-        if self.is_running() && !self.run.as_ref().is_some_and(Run::is_paused) {
+        // Paused too: the elapsed clock runs on, with the paused time shown apart.
+        if self.is_running() {
             ctx.request_repaint_after(CLOCK_REPAINT_EVERY);
         }
     }

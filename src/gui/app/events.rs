@@ -248,8 +248,10 @@ impl RipcordApp {
         let counts = summary_counts(&summary);
         let message = match summary.cancel_reason {
             Some(Reason::Deadline) => format!("Stopped: time limit reached: {counts}"),
+            // "Cancelled after 0 ms" read as a job cancelled at its start: the time is the
+            // stop's, from the click to the last worker's stop.
             Some(reason) => format!(
-                "Cancelled after {:.0} ms ({reason}): {counts}",
+                "Stopped ({reason}): {counts}; every worker stopped {:.0} ms after the cancel",
                 ms(summary.stop_latency),
             ),
             // sha256sum -c's words.
