@@ -436,7 +436,7 @@ struct MiniEngine {
     /// The queue's bound (`usize::MAX`: unbounded).
     cap: usize,
     /// Per worker: the file it runs and its token, kept for the next file unless cancelled.
-    file_tokens: Mutex<Vec<(Option<usize>, Option<CancelToken>)>>,
+    file_tokens: Mutex<Vec<(Option<usize>, CancelToken)>>,
     skip_requests: Mutex<std::collections::HashSet<usize>>,
     events: Mutex<Vec<Ev>>,
     alive: Mutex<usize>,
@@ -446,13 +446,15 @@ struct MiniEngine {
 
 impl MiniEngine {
     fn new(workers: usize, cap: usize) -> Self {
+        let token = CancelToken::new();
+        let file_tokens = (0..workers).map(|_| (None, token.child())).collect();
         MiniEngine {
-            token: CancelToken::new(),
+            token,
             queue: Mutex::default(),
             ready: loom::sync::Condvar::new(),
             room: loom::sync::Condvar::new(),
             cap,
-            file_tokens: Mutex::new((0..workers).map(|_| (None, None)).collect()),
+            file_tokens: Mutex::new(file_tokens),
             skip_requests: Mutex::default(),
             events: Mutex::default(),
             alive: Mutex::new(workers + 1),
@@ -471,8 +473,7 @@ impl MiniEngine {
     /// `Job::skip`: cancel the file's token if it runs, else leave a request.
     fn skip(&self, id: usize) {
         let tokens = lock(&self.file_tokens);
-        let running = tokens.iter().find(|(i, _)| *i == Some(id));
-        match running.and_then(|(_, t)| t.as_ref()) {
+        match tokens.iter().find(|(i, _)| *i == Some(id)).map(|(_, t)| t) {
             Some(t) => {
                 t.cancel(Reason::Skip);
             }
@@ -566,12 +567,11 @@ impl MiniEngine {
                     continue;
                 }
                 let mine = &mut tokens[n];
-                let t = match mine.1.take() {
-                    Some(t) if !t.is_cancelled() => t,
-                    _ => self.token.child(),
-                };
-                *mine = (Some(id), Some(t.clone()));
-                t
+                if mine.1.is_cancelled() {
+                    mine.1 = self.token.child();
+                }
+                mine.0 = Some(id);
+                mine.1.clone()
             };
             // The operation: it ends cancelled if its token was cancelled by the time it
             // looks (a check per chunk), else done.

@@ -33,10 +33,9 @@ pub(crate) struct Slot {
 /// the file runs under. The token is kept for the worker's next file unless it was
 /// cancelled: a new child per file (an allocation and a turn of the parent's lock) was a
 /// cost paid a million times for a million small files.
-#[derive(Default)]
 pub(crate) struct FileToken {
     pub(super) id: Option<FileId>,
-    pub(super) token: Option<CancelToken>,
+    pub(super) token: CancelToken,
 }
 
 #[derive(Default)]
@@ -210,6 +209,12 @@ impl Job {
                 .set_deadline(limit)
                 .map_err(|e| Error::io("(deadline timer)", "start", e))?;
         }
+        let file_tokens = (0..workers)
+            .map(|_| FileToken {
+                id: None,
+                token: token.child(),
+            })
+            .collect();
         let (tx, rx) = crossbeam_channel::unbounded();
         let inputs = spec.inputs;
         let shared = Arc::new(Shared {
@@ -239,7 +244,7 @@ impl Job {
                 })
                 .collect(),
             walking: Mutex::new(None),
-            file_tokens: Mutex::new((0..workers).map(|_| FileToken::default()).collect()),
+            file_tokens: Mutex::new(file_tokens),
             skip_requests: Mutex::new(HashSet::new()),
             counts: Counts::default(),
             alive: Mutex::new(workers + 1),
@@ -329,8 +334,7 @@ impl Job {
     /// others go on.
     pub fn skip(&self, id: FileId) {
         let tokens = lock(&self.shared.file_tokens);
-        let running = tokens.iter().find(|t| t.id == Some(id));
-        match running.and_then(|t| t.token.as_ref()) {
+        match tokens.iter().find(|t| t.id == Some(id)).map(|t| &t.token) {
             Some(t) => {
                 t.cancel(Reason::Skip);
             }

@@ -66,13 +66,11 @@ fn process(sh: &Shared, n: usize, rx: &Receiver<Task>, task: Task) {
             Some(mine) => {
                 // A token a skip cancelled (or the job's cancel) is not used again. The
                 // skip cancels under this lock, so a cancel of the last file is seen here.
-                let t = match mine.token.take() {
-                    Some(t) if !t.is_cancelled() => t,
-                    _ => sh.token.child(),
-                };
+                if mine.token.is_cancelled() {
+                    mine.token = sh.token.child();
+                }
                 mine.id = Some(id);
-                mine.token = Some(t.clone());
-                t
+                mine.token.clone()
             }
             // Never: the list has a token per worker.
             None => sh.token.child(),
