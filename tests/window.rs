@@ -658,6 +658,13 @@ fn files_added_while_running_join_the_queue() {
             FileState::Done
         ]
     );
+    // One message for the whole queue (the file added ran in a job of its own, whose
+    // "Finished: 1 done, 0 failed in 0.0 s" was all the window said).
+    let msg = h.state().message().unwrap_or_default().to_string();
+    assert!(
+        msg.starts_with("Finished: 3 done, 0 failed, 1 cancelled in "),
+        "{msg}"
+    );
 }
 
 /// Verify's "Retry failed" checks only the failed entries again, in their rows: the

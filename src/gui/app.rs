@@ -40,6 +40,9 @@ pub struct RipcordApp {
     run: Option<Run>,
     /// Bytes read so far of the files running now.
     running_bytes: u64,
+    /// The jobs before the running one, when it runs files added while they ran: the queue
+    /// ends with one message for all of it.
+    queue_so_far: Option<crate::engine::Summary>,
     /// Checksums were computed and not saved since.
     unsaved: bool,
     /// Every message of the session.
@@ -127,6 +130,7 @@ impl RipcordApp {
             table: table::TableView::default(),
             run: None,
             running_bytes: 0,
+            queue_so_far: None,
             unsaved: false,
             log: Log::default(),
             ask: None,

@@ -208,6 +208,24 @@ impl Run {
         self.id_rows.iter().position(|&r| r == narrow(row))
     }
 
+    /// The clock's start and the time paused so far, for a run that goes on in another job
+    /// ([`Run::continue_clock`]).
+    pub fn clock(&self) -> (Instant, Duration) {
+        (self.started, self.paused_total)
+    }
+
+    /// Runs the clock on from an earlier run's: the files added while a job ran run in a
+    /// job of their own, and the person sees one run of the whole queue.
+    pub fn continue_clock(&mut self, (started, paused): (Instant, Duration)) {
+        self.started = started;
+        self.paused_total += paused;
+    }
+
+    /// Wall-clock time since the clock's start.
+    pub fn since_start(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Marks the run finished; closes an open pause so the clocks stop.
     pub fn finish(&mut self, summary: Summary) {
         if let Some(since) = self.paused_since.take() {

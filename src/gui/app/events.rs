@@ -244,6 +244,18 @@ impl RipcordApp {
 
     fn finished(&mut self, summary: Summary, ctx: &egui::Context) {
         let Some(run) = &mut self.run else { return };
+        let mut summary = summary;
+        // This job ran the files added while the ones before it ran: the message, and the
+        // time, are of the whole queue.
+        if let Some(before) = self.queue_so_far.take() {
+            summary.done += before.done;
+            summary.mismatched += before.mismatched;
+            summary.failed += before.failed;
+            summary.cancelled += before.cancelled;
+            summary.skipped += before.skipped;
+            summary.bytes += before.bytes;
+            summary.elapsed = run.since_start();
+        }
         let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let counts = summary_counts(&summary);
         let message = match summary.cancel_reason {
@@ -265,19 +277,30 @@ impl RipcordApp {
             None => format!("Finished: {counts} in {}", human_duration(summary.elapsed)),
         };
         let cancelled = summary.cancel_reason.is_some();
-        run.finish(summary);
+        let clock = run.clock();
+        run.finish(summary.clone());
         self.running_bytes = 0;
-        self.say(message);
         // The message makes the bottom bar taller, and a panel takes its new height on the
         // frame after: draw that frame now, not when the mouse next moves.
         ctx.request_repaint();
         if self.closing.is_some() {
+            self.say(message);
             self.close_now = true;
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-        } else if !cancelled {
-            // Files added while the job ran joined the queue: they run now.
-            self.run_queued();
+            return;
         }
+        if !cancelled {
+            // Files added while the job ran joined the queue: they run now, on the same
+            // clock, and the message waits for them ("Finished: 1 done in 0.0 s" spoke of
+            // the last file added, after a run of many).
+            self.run_queued();
+            if let Some(next) = self.run.as_mut().filter(|r| r.is_active()) {
+                next.continue_clock(clock);
+                self.queue_so_far = Some(summary);
+                return;
+            }
+        }
+        self.say(message);
     }
 
     /// The totals the status bar shows, from the tally (no walk over the rows): skipped
